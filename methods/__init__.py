@@ -1,0 +1,1 @@
+"""Research methods as plain libraries; nothing here imports agents, memory, tools or tui."""
