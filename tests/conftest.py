@@ -1,0 +1,57 @@
+"""Shared fixtures: an isolated PONDER_HOME per test, the real embedded model once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_openai_server import FakeOpenAIServer
+
+# Settings that a developer's shell may carry and that would leak into the tests.
+_SETTINGS_ENV = (
+    "PONDER_LLM",
+    "PONDER_LOCAL_MODEL",
+    "PONDER_EMBEDDING_MODEL",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "OPENAI_API_KEY",
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def ponder_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty PONDER_HOME and no stray settings."""
+    home = tmp_path / "ponder-home"
+    monkeypatch.setenv("PONDER_HOME", str(home))
+    for var in _SETTINGS_ENV:
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One conversion cache for the whole session (converting the GGUF takes ~20 s)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def local_chat(model_cache: Path):
+    """The real embedded SmolLM2, loaded once."""
+    from agents.llm_local import LocalChat
+
+    chat = LocalChat(cache_dir=model_cache, threads=1)
+    chat.load()
+    return chat
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
