@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint clean
 
 install: $(STAMP)
 
@@ -20,15 +20,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/ponder ask "Name three uses of attention in vision models."
 
+# Offline, one torch thread (2 threads on a busy 2-core machine can be 10x slower).
 test: install
+	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install
-	@echo "no benchmarks yet"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
