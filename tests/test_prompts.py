@@ -7,8 +7,7 @@ from importlib import resources
 
 import pytest
 
-from agents.errors import PonderError
-from agents.prompts import prompt_names, render
+from agents.prompts import PromptError, prompt_names, render
 
 GROUPS = sorted(
     p.name.removesuffix(".yaml")
@@ -28,10 +27,10 @@ def test_every_prompt_renders_with_its_variables(group):
 
 
 def test_missing_variable_raises_instead_of_rendering_empty():
-    with pytest.raises(PonderError, match="schema"):
+    with pytest.raises(PromptError, match="schema"):
         render("llm", "json_instruction")
 
 
 def test_unknown_prompt_is_an_error():
-    with pytest.raises(PonderError, match="no prompt 'nope'"):
+    with pytest.raises(PromptError, match="no prompt 'nope'"):
         render("llm", "nope")

@@ -1,0 +1,395 @@
+"""The memory store: scalar fields in SQLite, vectors in an embedded chromadb collection.
+
+    store = MemoryStore(home / "memory", embedder)
+    record = store.add(NewMemory("SHIFT removed the gender probe's shortcut.", Kind.TOOL_RESULT))
+
+A write is durable when `add` returns: the vector is upserted first, then the row is committed
+(a failed commit removes the vector again). Adding with an id that exists returns the stored
+record unchanged, which makes replays of a resumed run idempotent. The SQLite schema evolves
+through numbered migrations, so an old PONDER_HOME is upgraded, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memory.embeddings import Embedder
+from memory.records import Kind, MemoryRecord, NewMemory
+
+COLLECTION = "memories"
+
+
+class MemoryStoreError(Exception):
+    """The store could not be opened or written; the message says what to do."""
+
+
+class MemoryNotFound(KeyError):
+    """No memory has this id."""
+
+    def __str__(self) -> str:
+        return f"no memory with id {self.args[0]!r}; `ponder memory list` shows the ids"
+
+
+def _m001_create_memories(db: sqlite3.Connection) -> None:
+    _execute_all(
+        db,
+        """
+        CREATE TABLE memories (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created REAL NOT NULL,
+            last_accessed REAL NOT NULL,
+            importance INTEGER,
+            needs_rescore INTEGER NOT NULL DEFAULT 0,
+            evidence TEXT NOT NULL DEFAULT '[]',
+            run_id TEXT,
+            artifacts TEXT NOT NULL DEFAULT '[]',
+            superseded INTEGER NOT NULL DEFAULT 0,
+            meta TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX memories_last_accessed ON memories (last_accessed);
+        CREATE INDEX memories_importance ON memories (importance);
+        CREATE INDEX memories_seq ON memories (seq);
+        CREATE INDEX memories_run ON memories (run_id);
+        """,
+    )
+
+
+def _execute_all(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript: it commits first, which would break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _m002_reflection_marks(db: sqlite3.Connection) -> None:
+    # Where the last reflection stopped, so "importance since the last reflection" is cheap.
+    db.execute("CREATE TABLE marks (name TEXT PRIMARY KEY, value REAL NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_create_memories,
+    _m002_reflection_marks,
+]
+
+
+class MemoryStore:
+    """Memories of every run, in `root/memories.sqlite3` and `root/chroma/`."""
+
+    def __init__(self, root: Path, embedder: Embedder) -> None:
+        self.root = Path(root)
+        self.embedder = embedder
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self._collection: Any = None
+
+    # --- opening ---------------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            path = self.root / "memories.sqlite3"
+            try:
+                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                _migrate(db)
+            except sqlite3.DatabaseError as exc:
+                raise MemoryStoreError(
+                    f"{path} is not a usable SQLite database ({exc}); move it aside to start a "
+                    f"fresh memory, or restore it from a backup"
+                ) from None
+            self._db = db
+        return self._db
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            import chromadb
+            from chromadb.config import Settings
+
+            client = chromadb.PersistentClient(
+                path=str(self.root / "chroma"),
+                settings=Settings(anonymized_telemetry=False, allow_reset=False),
+            )
+            # embedding_function=None: we always pass our own vectors, so chroma never needs
+            # (and never downloads) its default ONNX model.
+            self._collection = client.get_or_create_collection(
+                COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
+        return self._collection
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self._collection = None
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def add(self, memory: NewMemory) -> MemoryRecord:
+        """Store one memory (see `add_many`)."""
+        return self.add_many([memory])[0]
+
+    def add_many(self, memories: Sequence[NewMemory]) -> list[MemoryRecord]:
+        """Embed and store memories in one batch; existing ids are returned as stored."""
+        with self._lock:
+            ids = [m.id or uuid.uuid4().hex[:12] for m in memories]
+            existing = {r.id: r for r in self.get_many([i for i in ids if i], missing_ok=True)}
+            fresh = [(i, m) for i, m in zip(ids, memories, strict=True) if i not in existing]
+            if fresh:
+                now = time.time()
+                vectors = self.embedder.embed([m.text for _, m in fresh])
+                self.collection.upsert(ids=[i for i, _ in fresh], embeddings=vectors)
+                try:
+                    self._insert_rows(fresh, now)
+                except Exception:
+                    self.collection.delete(ids=[i for i, _ in fresh])
+                    raise
+            return self.get_many(ids)
+
+    def _insert_rows(self, fresh: list[tuple[str, NewMemory]], now: float) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM memories").fetchone()[0]
+            for offset, (memory_id, m) in enumerate(fresh, start=1):
+                created = m.created if m.created is not None else now
+                db.execute(
+                    "INSERT INTO memories (id, seq, kind, text, created, last_accessed, importance,"
+                    " needs_rescore, evidence, run_id, artifacts, superseded, meta)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                    (
+                        memory_id,
+                        seq + offset,
+                        m.kind.value,
+                        m.text,
+                        created,
+                        created,
+                        m.importance,
+                        int(m.needs_rescore or m.importance is None),
+                        json.dumps(m.evidence),
+                        m.run_id,
+                        json.dumps([str(a) for a in m.artifacts]),
+                        json.dumps(m.meta),
+                    ),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def set_importance(self, memory_id: str, importance: int) -> None:
+        if not 1 <= importance <= 10:
+            raise ValueError(f"importance must be 1-10, got {importance}")
+        self._update(
+            "UPDATE memories SET importance = ?, needs_rescore = 0 WHERE id = ?",
+            [(importance, memory_id)],
+        )
+
+    def touch(self, memory_ids: Iterable[str], when: float | None = None) -> None:
+        """Set last_accessed (retrieval does this for what it returns)."""
+        when = time.time() if when is None else when
+        self._update(
+            "UPDATE memories SET last_accessed = ? WHERE id = ?", [(when, i) for i in memory_ids]
+        )
+
+    def supersede(self, memory_ids: Iterable[str]) -> None:
+        """Mark plan steps as replaced by a re-plan; they stay in the stream."""
+        self._update("UPDATE memories SET superseded = 1 WHERE id = ?", [(i,) for i in memory_ids])
+
+    def forget(self, memory_id: str) -> MemoryRecord:
+        """Delete one memory (row and vector) and return what it was."""
+        with self._lock:
+            record = self.get(memory_id)
+            self.collection.delete(ids=[memory_id])
+            self._update("DELETE FROM memories WHERE id = ?", [(memory_id,)])
+            return record
+
+    def set_mark(self, name: str, value: float) -> None:
+        self._update("INSERT OR REPLACE INTO marks (name, value) VALUES (?, ?)", [(name, value)])
+
+    def mark(self, name: str, default: float = 0.0) -> float:
+        row = self.db.execute("SELECT value FROM marks WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else default
+
+    def _update(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(sql, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> MemoryRecord:
+        records = self.get_many([memory_id], missing_ok=True)
+        if not records:
+            raise MemoryNotFound(memory_id)
+        return records[0]
+
+    def get_many(
+        self, memory_ids: Sequence[str], *, missing_ok: bool = False
+    ) -> list[MemoryRecord]:
+        """Records in the order of `memory_ids`."""
+        if not memory_ids:
+            return []
+        found: dict[str, MemoryRecord] = {}
+        for chunk in _chunks(list(dict.fromkeys(memory_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT * FROM memories WHERE id IN ({marks})", chunk):
+                record = _record(row)
+                found[record.id] = record
+        if not missing_ok:
+            for memory_id in memory_ids:
+                if memory_id not in found:
+                    raise MemoryNotFound(memory_id)
+        return [found[i] for i in memory_ids if i in found]
+
+    def existing_ids(self, memory_ids: Iterable[str]) -> set[str]:
+        return {r.id for r in self.get_many(list(memory_ids), missing_ok=True)}
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+
+    def list(
+        self,
+        *,
+        kind: Kind | str | None = None,
+        run_id: str | None = None,
+        limit: int | None = 50,
+        newest_first: bool = True,
+        after_seq: int | None = None,
+    ) -> list[MemoryRecord]:
+        where, params = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(Kind(kind).value)
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if after_seq is not None:
+            where.append("seq > ?")
+            params.append(after_seq)
+        sql = "SELECT * FROM memories"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_record(row) for row in self.db.execute(sql, params)]
+
+    def seq_of(self, memory_id: str) -> int:
+        row = self.db.execute("SELECT seq FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        if row is None:
+            raise MemoryNotFound(memory_id)
+        return row[0]
+
+    def top_ids_by(self, column: str, n: int) -> list[str]:
+        """The n ids with the highest `last_accessed` or `importance` (index scans)."""
+        if column not in ("last_accessed", "importance"):
+            raise ValueError(f"cannot rank by {column!r}")
+        sql = f"SELECT id FROM memories ORDER BY {column} DESC LIMIT ?"
+        return [row[0] for row in self.db.execute(sql, (n,))]
+
+    def all_records(self) -> list[MemoryRecord]:
+        return [_record(row) for row in self.db.execute("SELECT * FROM memories ORDER BY seq")]
+
+    def vectors(self, memory_ids: Sequence[str]) -> np.ndarray:
+        """Stored embeddings, shape (len(ids), dim), in the order of `memory_ids`."""
+        if not memory_ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        got = self.collection.get(ids=list(memory_ids), include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        missing = [i for i in memory_ids if i not in by_id]
+        if missing:
+            raise MemoryStoreError(
+                f"{len(missing)} memories have no vector (first: {missing[0]}); the chroma folder "
+                f"under {self.root} is out of step with the database"
+            )
+        return np.asarray([by_id[i] for i in memory_ids], dtype=np.float32)
+
+    def nearest(self, query: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Approximate nearest neighbours by cosine similarity: [(id, similarity)]."""
+        total = self.count()
+        if total == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=np.asarray(query, dtype=np.float32).reshape(1, -1),
+            n_results=min(n, total),
+            include=["distances"],
+        )
+        return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL)")
+    applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    for migration in MIGRATIONS:
+        if migration.__name__ in applied:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            db.execute(
+                "INSERT INTO migrations (name, applied) VALUES (?, ?)",
+                (migration.__name__, time.time()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _record(row: tuple[Any, ...]) -> MemoryRecord:
+    (
+        memory_id,
+        _seq,
+        kind,
+        text,
+        created,
+        last_accessed,
+        importance,
+        needs_rescore,
+        evidence,
+        run_id,
+        artifacts,
+        superseded,
+        meta,
+    ) = row
+    return MemoryRecord(
+        id=memory_id,
+        kind=Kind(kind),
+        text=text,
+        created=created,
+        last_accessed=last_accessed,
+        importance=importance,
+        needs_rescore=bool(needs_rescore),
+        evidence=json.loads(evidence),
+        run_id=run_id,
+        artifacts=json.loads(artifacts),
+        superseded=bool(superseded),
+        meta=json.loads(meta),
+    )
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
