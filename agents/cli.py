@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from agents.errors import PonderError
+from memory.records import Kind
 
 # What a failure in any library call looks like to the CLI: a one-line reason, exit 1.
 _USER_ERRORS: tuple[type[Exception], ...] = (PonderError,)
@@ -243,6 +244,192 @@ class _LazyChatModel:
 
             self._model = make_chat_model(_settings(self._ctx))
         return self._model.chat(*args, **kwargs)
+
+
+# --- run -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("task", required=False)
+@click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue a stopped run.")
+@click.option(
+    "--approve",
+    type=click.Choice(["ask", "auto", "deny"]),
+    help="Tool approval: ask on the terminal, run without asking, or refuse (overrides the task).",
+)
+@click.option("--max-steps", type=click.IntRange(min=1), help="Override the task's step budget.")
+@click.option("-v", "--verbose", is_flag=True, help="Show retrieval scores and every LLM call.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    task: str | None,
+    resume_id: str | None,
+    approve: str | None,
+    max_steps: int | None,
+    verbose: bool,
+) -> None:
+    """Run the research agent on TASK (a task .yaml file or a quoted goal), headless.
+
+    Prints the agent's events, writes PONDER_HOME/runs/<id>/ (trace.jsonl, report.md,
+    artifacts/), and exits non-zero when the run fails or a task expectation is not met.
+    """
+    from agents.agent import ResearchAgent
+    from agents.events import PrinterSink
+    from agents.tasks import load_task
+
+    if bool(task) == bool(resume_id):
+        raise click.UsageError("give either TASK or --resume RUN_ID")
+    agent = ResearchAgent(
+        _settings(ctx), sinks=[PrinterSink(verbose=verbose)], approver=_terminal_approver
+    )
+    if resume_id:
+        result = agent.resume(resume_id)
+    else:
+        spec = load_task(task)
+        updates: dict[str, Any] = {}
+        if approve:
+            updates["approval"] = approve
+        if max_steps:
+            updates["budgets"] = spec.budgets.model_copy(update={"steps": max_steps})
+        result = agent.run(spec.model_copy(update=updates))
+    click.echo(f"run {result.run_id}: {result.status} ({result.reason})")
+    click.echo(f"report: {result.report}")
+    click.echo(
+        f"cost: {result.llm_calls} LLM calls, {result.tokens} tokens, {result.elapsed_s:.1f} s"
+    )
+    if result.expectation_failures:
+        for failure in result.expectation_failures:
+            click.secho(f"expectation failed: {failure}", err=True, fg="red")
+        raise click.exceptions.Exit(1)
+    if result.status == "error":
+        raise click.ClickException(f"run {result.run_id} failed: {result.reason}")
+
+
+def _terminal_approver(request: dict[str, Any]) -> bool:
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"tool {request['tool']} needs approval but stdin is not a terminal; "
+            f"use --approve auto or --approve deny"
+        )
+    return click.confirm(
+        f"Run {request['tool']} with {json.dumps(request['args'])}?", default=False, err=True
+    )
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+@cli.group(cls=_Group)
+def memory() -> None:
+    """Inspect and maintain the memory stream."""
+
+
+def _store(ctx: click.Context) -> Any:
+    from agents.agent import open_memory
+
+    return open_memory(_settings(ctx))
+
+
+def _memory_line(record: Any, scored: Any = None) -> str:
+    imp = "?" if record.importance is None else record.importance
+    text = " ".join(record.text.split())
+    text = text if len(text) <= 90 else text[:89] + "…"
+    scores = ""
+    if scored is not None:
+        scores = (
+            f" total {scored.total:.2f} = rec {scored.recency:.2f} + imp {scored.importance:.2f}"
+            f" + rel {scored.relevance:.2f} |"
+        )
+    return f"{record.id}  {record.kind.value:<11} imp {imp:>2} |{scores} {text}"
+
+
+@memory.command(name="list")
+@click.option("--kind", type=click.Choice([k.value for k in Kind]))
+@click.option("--run", "run_id", help="Only memories of this run.")
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def memory_list(
+    ctx: click.Context, kind: str | None, run_id: str | None, limit: int, as_json: bool
+) -> None:
+    """List the newest memories."""
+    from dataclasses import asdict
+
+    records = _store(ctx).list(kind=kind, run_id=run_id, limit=limit)
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in records], indent=2, default=str))
+        return
+    for record in records:
+        click.echo(_memory_line(record))
+
+
+@memory.command(name="search")
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.pass_context
+def memory_search(ctx: click.Context, query: str, k: int) -> None:
+    """Retrieve the memories that best fit QUERY, with their scores (updates last access)."""
+    from memory.retrieval import Retriever
+
+    for scored in Retriever(_store(ctx)).retrieve(query, k=k):
+        click.echo(_memory_line(scored.record, scored))
+
+
+@memory.command(name="show")
+@click.argument("memory_id")
+@click.pass_context
+def memory_show(ctx: click.Context, memory_id: str) -> None:
+    """Show one memory with all its fields."""
+    from dataclasses import asdict
+
+    from memory.store import MemoryNotFound
+
+    try:
+        record = _store(ctx).get(memory_id)
+    except MemoryNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(asdict(record), indent=2, default=str))
+
+
+@memory.command(name="forget")
+@click.argument("memory_id")
+@click.pass_context
+def memory_forget(ctx: click.Context, memory_id: str) -> None:
+    """Delete one memory (its row and its vector)."""
+    from memory.store import MemoryNotFound
+
+    try:
+        record = _store(ctx).forget(memory_id)
+    except MemoryNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"forgot {record.id}: {record.text[:80]}")
+
+
+@memory.command(name="reflect")
+@click.pass_context
+def memory_reflect(ctx: click.Context) -> None:
+    """Rate unrated memories, then reflect on the recent ones now (whatever the threshold)."""
+    from agents.llm import make_chat_model
+    from memory.importance import rate_importance
+    from memory.reflection import reflect
+    from memory.retrieval import Retriever
+
+    store = _store(ctx)
+    chat = make_chat_model(_settings(ctx))
+    unrated = [r for r in store.list(limit=None) if r.importance is None]
+    if unrated:
+        for record, rating in zip(
+            unrated, rate_importance(chat, [r.text for r in unrated]), strict=True
+        ):
+            store.set_importance(record.id, rating)
+        click.echo(f"rated {len(unrated)} memories that were marked for re-scoring")
+    outcome = reflect(store, Retriever(store), chat)
+    for question in outcome.questions:
+        click.echo(f"question: {question}")
+    for record in outcome.stored:
+        click.echo(f"insight {record.id}: {record.text} (cites {', '.join(record.evidence)})")
+    for text, why in outcome.rejected:
+        click.echo(f"rejected: {text} ({why})")
 
 
 # --- config --------------------------------------------------------------------------------

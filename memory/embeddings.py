@@ -36,9 +36,15 @@ class SentenceEmbedder:
                     raise FileNotFoundError(
                         f"no sentence-transformers model in {self.model_dir} (config.json missing)"
                     )
-                self._model = SentenceTransformer(
-                    str(self.model_dir), device="cpu", local_files_only=True
-                )
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # a sub-second load needs no bar
+                try:
+                    self._model = SentenceTransformer(
+                        str(self.model_dir), device="cpu", local_files_only=True
+                    )
+                finally:
+                    hf_logging.enable_progress_bar()
             return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
