@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/ponder ask "Name three uses of attention in vision models."
+	$(BIN)/ponder run examples/tasks/demo.yaml
 
 # Offline, one torch thread (2 threads on a busy 2-core machine can be 10x slower).
 test: install

@@ -27,9 +27,9 @@ from langgraph.types import interrupt
 from agents import events as ev
 from agents.errors import LLMError
 from agents.prompts import render
-from agents.tasks import TaskSpec
+from agents.tasks import TaskSpec, suggested_steps
 from memory.importance import ImportanceError, rate_importance
-from memory.planning import make_plan, store_plan, supersede_remaining
+from memory.planning import NO_TOOL, make_plan, store_plan, supersede_remaining
 from memory.records import Kind, NewMemory
 from memory.reflection import ReflectionConfig, reflect, reflection_due
 from memory.retrieval import Retriever
@@ -38,6 +38,8 @@ from tools.registry import Registry, Tool, ToolContext, ToolError
 
 MAX_LLM_ERRORS = 3  # consecutive-or-not LLM failures after which a run gives up
 RETRIEVE_K = 8
+# Room for a tool's arguments (a note's body is at most 1500 characters) or a final answer.
+ACT_MAX_TOKENS = 700
 
 
 class AgentState(TypedDict, total=False):
@@ -248,17 +250,20 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {}
     version = state["plan_version"] + 1
     context = [r.text for r in ctx.store.get_many(state["retrieved_ids"], missing_ok=True)]
-    try:
-        steps = make_plan(
-            _purpose(ctx.chat, "plan"),
-            ctx.task.goal,
-            {name: t.description for name, t in ctx.tools.items()},
-            context=context,
-            suggested=ctx.task.plan if version == 1 else [],
-        )
-    except LLMError as exc:
-        ctx.bus.emit(ev.Error(where="plan", message=str(exc)))
-        return {"errors": state["errors"] + 1, "replan": False}
+    suggested = suggested_steps(ctx.task, list(ctx.tools)) if version == 1 else []
+    if suggested:
+        steps = suggested  # the user's plan is adopted as v1; the agent revises it as its own
+    else:
+        try:
+            steps = make_plan(
+                _purpose(ctx.chat, "plan"),
+                ctx.task.goal,
+                {name: t.description for name, t in ctx.tools.items()},
+                context=context,
+            )
+        except LLMError as exc:
+            ctx.bus.emit(ev.Error(where="plan", message=str(exc)))
+            return {"errors": state["errors"] + 1, "replan": False}
     superseded = []
     if state["plan_ids"]:
         superseded = supersede_remaining(ctx.store, state["plan_ids"], state["plan_index"])
@@ -295,12 +300,24 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
 
 
-def action_schema(tools: dict[str, Tool]) -> dict[str, Any]:
-    """One of the allowed tools with its arguments, or finish with an answer."""
+def action_schema(
+    tools: dict[str, Tool],
+    *,
+    expected_tool: str = NO_TOOL,
+    allow_finish: bool = True,
+    allow_replan: bool = True,
+) -> dict[str, Any]:
+    """One of the given tools with its arguments, or (when allowed) finish with an answer.
+
+    The agent follows its plan: at a step that expects a tool, the tools are offered (that one
+    first) and finishing is not; at the last step, which expects no tool, only finishing is.
+    A plan that no longer fits is changed by setting "replan", not by quitting early.
+    """
     defs: dict[str, Any] = {}
     options = []
-    for name, t in tools.items():
-        args = t.args_model.model_json_schema()
+    ordered = sorted(tools, key=lambda name: name != expected_tool)
+    for name in ordered:
+        args = tools[name].args_model.model_json_schema()
         for def_name, definition in args.pop("$defs", {}).items():
             defs[def_name] = definition  # pydantic refs stay valid at the top level
         options.append(
@@ -311,6 +328,8 @@ def action_schema(tools: dict[str, Tool]) -> dict[str, Any]:
                 "additionalProperties": False,
             }
         )
+    if not allow_finish:
+        return _action_object(options, defs, allow_replan)
     options.append(
         {
             "type": "object",
@@ -322,10 +341,21 @@ def action_schema(tools: dict[str, Tool]) -> dict[str, Any]:
             "additionalProperties": False,
         }
     )
+    if expected_tool == NO_TOOL:
+        options.insert(0, options.pop())  # at a no-tool step, finishing is the expected move
+    return _action_object(options, defs, allow_replan)
+
+
+def _action_object(
+    options: list[dict[str, Any]], defs: dict[str, Any], allow_replan: bool
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {"action": {"anyOf": options}}
+    if allow_replan:
+        properties["replan"] = {"type": "boolean"}
     schema: dict[str, Any] = {
         "type": "object",
-        "properties": {"action": {"anyOf": options}, "replan": {"type": "boolean"}},
-        "required": ["action", "replan"],
+        "properties": properties,
+        "required": list(properties),
         "additionalProperties": False,
     }
     if defs:
@@ -337,6 +367,17 @@ def action_schema(tools: dict[str, Tool]) -> dict[str, Any]:
 def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     plan_records = ctx.store.get_many(state["plan_ids"], missing_ok=True)
+    current = plan_records[state["plan_index"]] if plan_records else None
+    expected = current.meta.get("tool", NO_TOOL) if current else NO_TOOL
+    last_step = not plan_records or state["plan_index"] >= len(plan_records) - 1
+    last = state.get("last_result") or {}
+    may_replan = ctx.task.replan == "model" or (bool(last) and not last.get("ok"))
+    schema = action_schema(
+        {} if expected == NO_TOOL and last_step else ctx.tools,
+        expected_tool=expected,
+        allow_finish=expected not in ctx.tools,
+        allow_replan=may_replan,
+    )
     prompt = render(
         "agent",
         "act",
@@ -350,15 +391,16 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         inputs=json.dumps(ctx.task.inputs) if ctx.task.inputs else "",
         last_result=_last_summary(state),
         tools={name: t.description for name, t in ctx.tools.items()},
+        may_replan=may_replan,
     )
     try:
         reply = ctx.chat.chat(
-            [{"role": "user", "content": prompt}], action_schema(ctx.tools), purpose="act"
+            [{"role": "user", "content": prompt}], schema, purpose="act", max_tokens=ACT_MAX_TOKENS
         )
     except LLMError as exc:
         ctx.bus.emit(ev.Error(where="act", message=str(exc)))
         return {"errors": state["errors"] + 1, "pending": None}
-    action, wants_replan = reply.parsed["action"], reply.parsed["replan"]
+    action, wants_replan = reply.parsed["action"], reply.parsed.get("replan", False)
     if wants_replan and action["tool"] != "finish" and state["replanned_at"] != state["step"]:
         return {"replan": True, "pending": None}
     if action["tool"] == "finish":

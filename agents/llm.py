@@ -91,9 +91,17 @@ def schema_name(schema: Schema) -> str:
     return schema.__name__
 
 
-def with_json_instruction(messages: list[Message], schema: Schema) -> list[Message]:
-    """Prepend a system message that asks for JSON following `schema`."""
-    instruction = render("llm", "json_instruction", schema=json.dumps(json_schema_of(schema)))
+def with_json_instruction(
+    messages: list[Message], schema: Schema, *, enforced: bool = False
+) -> list[Message]:
+    """Prepend a system message that asks for JSON following `schema`.
+
+    `enforced=True` (the backend constrains decoding to the schema) asks for JSON only.
+    """
+    if enforced:
+        instruction = render("llm", "json_instruction_enforced")
+    else:
+        instruction = render("llm", "json_instruction", schema=json.dumps(json_schema_of(schema)))
     if messages and messages[0]["role"] == "system":
         first = {"role": "system", "content": messages[0]["content"] + "\n\n" + instruction}
         return [first, *messages[1:]]

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.errors import PonderError
+from memory.planning import NO_TOOL, PlanStep
 
 Approval = Literal["ask", "auto", "deny"]
 
@@ -50,15 +51,28 @@ class Expectations(_Strict):
     status: Literal["finished", "any"] = "finished"
 
 
+class PlanItem(_Strict):
+    step: str = Field(min_length=3)
+    tool: str = Field(default="none", description="The tool the step expects, or 'none'.")
+
+
 class TaskSpec(_Strict):
     goal: str = Field(min_length=3)
     persona: str = Field(default="", description="Who the assistant is working for, and how.")
     context: list[str] = Field(default_factory=list, description="Facts to start the memory with.")
     tools: list[str] | None = Field(default=None, description="Allowed tools; None means all.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="Values the agent may use.")
-    plan: list[str] = Field(default_factory=list, description="Suggested steps.")
+    plan: list[str | PlanItem] = Field(
+        default_factory=list,
+        description="Suggested steps; a plain string expects the first tool it names, if any.",
+    )
     budgets: Budgets = Field(default_factory=Budgets)
     approval: Approval = "auto"
+    replan: Literal["model", "on_failure"] = Field(
+        default="model",
+        description="Who may trigger a re-plan: the model after any observation, or only a "
+        "failed tool call (for small models that re-plan at random).",
+    )
     gated_tools: list[str] = Field(
         default_factory=list, description="Tools that need approval; empty means all of them."
     )
@@ -89,6 +103,22 @@ def _validate(data: dict[str, Any], where: str) -> TaskSpec:
             f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
         )
         raise TaskError(f"{where}: {problems}") from None
+
+
+def suggested_steps(spec: TaskSpec, tool_names: list[str]) -> list[PlanStep]:
+    """The task's suggested plan as plan steps, each with the tool it expects."""
+    steps = []
+    for item in spec.plan:
+        if isinstance(item, PlanItem):
+            if item.tool != NO_TOOL and item.tool not in tool_names:
+                raise TaskError(
+                    f"plan step {item.step!r} names tool {item.tool!r}, which is not allowed"
+                )
+            steps.append(PlanStep(item.step, item.tool))
+        else:
+            named = [n for n in tool_names if n in item]
+            steps.append(PlanStep(item, named[0] if named else NO_TOOL))
+    return steps
 
 
 def check_expectations(

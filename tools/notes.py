@@ -13,7 +13,7 @@ class WriteNoteArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=120, description="The note's title.")
-    text: str = Field(min_length=1, description="The note's body, in markdown.")
+    text: str = Field(min_length=1, max_length=1500, description="The note's body, in markdown.")
 
 
 class WriteNoteResult(ToolResult):
