@@ -296,7 +296,8 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "plan_version": version,
         "plan_index": 0,
         "replan": False,
-        "replanned_at": state["step"],
+        # One re-plan per step at most, so a model that always asks cannot loop forever.
+        "replanned_at": state["step"] if version > 1 else -1,
     }
 
 

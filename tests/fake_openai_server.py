@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +36,8 @@ class FakeOpenAIServer:
     requests: list[ReceivedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     httpd: ThreadingHTTPServer | None = None
+    # When the queue is empty: a function from the request body to the reply's content.
+    responder: Callable[[dict[str, Any]], str] | None = None
 
     @property
     def base_url(self) -> str:
@@ -87,6 +90,10 @@ class FakeOpenAIServer:
                         )
                     )
                     scripted = server.queue.pop(0) if server.queue else None
+                if scripted is None and server.responder is not None:
+                    server.enqueue_reply(server.responder(server.requests[-1].body))
+                    with server.lock:
+                        scripted = server.queue.pop(0)
                 if scripted is None:
                     scripted = _Scripted(503, b'{"error": {"message": "nothing scripted"}}')
                 if scripted.delay_s:

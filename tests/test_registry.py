@@ -157,6 +157,18 @@ PLUGIN = textwrap.dedent(
     def shout(args: ShoutArgs, ctx: ToolContext) -> ToolResult:
         """Upper-case a text."""
         return ToolResult(summary=args.text.upper())
+
+    class WaitArgs(BaseModel):
+        seconds: float
+
+    @tool("demo.wait")
+    def wait(args: WaitArgs, ctx: ToolContext) -> ToolResult:
+        """Wait, then write a marker file (a slow tool for kill-and-resume tests)."""
+        import time
+        time.sleep(args.seconds)
+        marker = ctx.artifact_dir / "waited.txt"
+        marker.write_text(str(args.seconds))
+        return ToolResult(summary=f"waited {args.seconds} s", artifacts=[marker])
     '''
 )
 
