@@ -130,3 +130,45 @@ def test_ask_with_a_schema_prints_json(local_chat, model_cache, ponder_home):
     )
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"answer"}
+
+
+def test_run_needs_a_task_or_a_run_id():
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 2
+    assert "give either TASK or --resume RUN_ID" in result.output
+
+
+def test_resume_of_an_unknown_run_exits_1():
+    result = CliRunner().invoke(cli, ["run", "--resume", "no-such-run"])
+    assert result.exit_code == 1
+    assert "no run no-such-run" in result.output
+
+
+def test_memory_commands_list_search_show_and_forget(ponder_home, embedder):
+    from agents.agent import open_memory
+    from agents.config import load_settings
+    from memory.records import Kind, NewMemory
+
+    store = open_memory(load_settings(), embedder)
+    added = store.add_many(
+        [
+            NewMemory("DCQ found GSM8K contaminated.", Kind.TOOL_RESULT, importance=9, id="m-dcq"),
+            NewMemory("Listed the runs folder.", Kind.ACTION, importance=1, id="m-ls"),
+        ]
+    )
+    store.close()
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["memory", "list"])
+    assert listed.exit_code == 0 and "m-dcq" in listed.output and "m-ls" in listed.output
+    searched = runner.invoke(cli, ["memory", "search", "benchmark contamination", "-k", "1"])
+    assert searched.exit_code == 0, searched.output
+    assert (
+        searched.output.startswith("m-dcq")
+        and "rec " in searched.output
+        and "rel " in searched.output
+    )
+    shown = runner.invoke(cli, ["memory", "show", "m-dcq"])
+    assert json.loads(shown.output)["importance"] == 9
+    assert runner.invoke(cli, ["memory", "forget", added[1].id]).exit_code == 0
+    missing = runner.invoke(cli, ["memory", "show", "m-ls"])
+    assert missing.exit_code == 1 and "no memory with id 'm-ls'" in missing.output
