@@ -53,7 +53,7 @@ class AgentState(TypedDict, total=False):
     retrieved_ids: list[str]
     pending: dict[str, Any] | None  # {"tool", "args"} or {"tool": "finish", "answer"}
     approved: bool
-    last_result: dict[str, Any] | None  # {"tool", "ok", "summary", "artifacts"}
+    last_result: dict[str, Any] | None  # {"tool", "args", "ok", "summary", "artifacts"}
     tools_called: list[str]
     errors: int
     llm_calls: int
@@ -134,16 +134,14 @@ def _node(fn: Node) -> Node:
 # --- memory helpers ------------------------------------------------------------------------
 
 
-def remember(ctx: RunContext, items: list[NewMemory], *, rate_also: list[str] = ()) -> list[str]:
-    """Rate (one LLM call) and store new memories; return their ids.
+def remember(ctx: RunContext, items: list[NewMemory]) -> list[str]:
+    """Rate (one LLM call) and store new memories in one batch; return their ids.
 
     Items whose id is already stored (a re-run node) are neither rated nor stored again.
-    `rate_also` are ids of stored, still unrated memories to rate in the same call.
     """
     known = ctx.store.existing_ids([m.id for m in items if m.id])
     fresh = [m for m in items if m.id not in known]
-    also = [r for r in ctx.store.get_many(list(rate_also), missing_ok=True) if r.importance is None]
-    texts = [m.text for m in fresh] + [r.text for r in also]
+    texts = [m.text for m in fresh]
     if texts:
         try:
             ratings = rate_importance(_purpose(ctx.chat, "importance"), texts)
@@ -154,10 +152,8 @@ def remember(ctx: RunContext, items: list[NewMemory], *, rate_also: list[str] = 
                 )
             )
         else:
-            for memory, rating in zip(fresh, ratings, strict=False):
+            for memory, rating in zip(fresh, ratings, strict=True):
                 memory.importance = rating
-            for record, rating in zip(also, ratings[len(fresh) :], strict=True):
-                ctx.store.set_importance(record.id, rating)
     for record in ctx.store.add_many(fresh):
         ctx.bus.emit(
             ev.MemoryAdded(
@@ -406,12 +402,8 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {"replan": True, "pending": None}
     if action["tool"] == "finish":
         return {"pending": {"tool": "finish", "answer": action["answer"].strip()}}
-    step = state["step"]
-    text = f"Step {step + 1}: called {action['tool']} with {json.dumps(action['args'])}"
-    record = ctx.store.add(
-        NewMemory(text, Kind.ACTION, run_id=ctx.run_id, id=f"{ctx.run_id}-s{step}-action")
-    )
-    ctx.bus.emit(ev.MemoryAdded(memory_id=record.id, kind="action", text=record.text))
+    # The action is remembered together with its result in `observe`: one embedding batch
+    # and one importance call per step instead of two.
     return {"pending": {"tool": action["tool"], "args": action["args"]}}
 
 
@@ -436,12 +428,7 @@ def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     name, args = pending["tool"], pending.get("args", {})
     called = list(state["tools_called"])
     if not state.get("approved"):
-        result = {
-            "tool": name,
-            "ok": False,
-            "summary": f"The user did not approve {name}.",
-            "artifacts": [],
-        }
+        result = {"ok": False, "summary": f"The user did not approve {name}.", "artifacts": []}
     else:
         ctx.bus.emit(ev.ToolCalled(tool=name, args=args))
         started = time.perf_counter()
@@ -454,19 +441,13 @@ def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         try:
             out = ctx.registry.call(name, args, tool_ctx)
             result = {
-                "tool": name,
                 "ok": True,
                 "summary": out.summary,
                 "artifacts": [str(p) for p in out.artifacts],
             }
             called.append(name)
         except ToolError as exc:
-            result = {
-                "tool": name,
-                "ok": False,
-                "summary": f"{name} failed: {exc.reason}",
-                "artifacts": [],
-            }
+            result = {"ok": False, "summary": f"{name} failed: {exc.reason}", "artifacts": []}
         ctx.bus.emit(
             ev.ToolFinished(
                 tool=name,
@@ -477,7 +458,7 @@ def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             )
         )
     return {
-        "last_result": result,
+        "last_result": {"tool": name, "args": args, **result},
         "tools_called": called,
         "step": state["step"] + 1,
         "pending": None,
@@ -489,15 +470,21 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     step = state["step"] - 1
     result = state["last_result"] or {}
-    text = f"{result.get('tool')} result: {result.get('summary')}"
-    memory = NewMemory(
-        text,
-        Kind.TOOL_RESULT,
-        run_id=ctx.run_id,
-        artifacts=result.get("artifacts", []),
-        id=f"{ctx.run_id}-s{step}-result",
+    action = f"Step {step + 1}: called {result['tool']} with {json.dumps(result['args'])}"
+    outcome = f"{result['tool']} result: {result['summary']}"
+    remember(
+        ctx,
+        [
+            NewMemory(action, Kind.ACTION, run_id=ctx.run_id, id=f"{ctx.run_id}-s{step}-action"),
+            NewMemory(
+                outcome,
+                Kind.TOOL_RESULT,
+                run_id=ctx.run_id,
+                artifacts=result.get("artifacts", []),
+                id=f"{ctx.run_id}-s{step}-result",
+            ),
+        ],
     )
-    remember(ctx, [memory], rate_also=[f"{ctx.run_id}-s{step}-action"])
     index = state["plan_index"] + 1 if result.get("ok") else state["plan_index"]
     return {"plan_index": min(index, max(len(state["plan_ids"]) - 1, 0))}
 
