@@ -24,8 +24,9 @@ import yaml
 from agents import events as ev
 from agents.config import Settings, load_settings
 from agents.errors import PonderError
-from agents.graph import MeteredChat, RunContext, build_graph
+from agents.graph import build_graph
 from agents.report import write_report
+from agents.run_state import MeteredChat, RunContext
 from agents.tasks import TaskError, TaskSpec, check_expectations, load_task
 from memory.reflection import ReflectionConfig
 from memory.retrieval import Retriever

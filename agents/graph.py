@@ -13,173 +13,32 @@ that is re-run after a crash (or a resumed interrupt) writes nothing twice.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agents import events as ev
+from agents.actions import action_schema
 from agents.errors import LLMError
 from agents.prompts import render
-from agents.tasks import TaskSpec, suggested_steps
+from agents.run_state import AgentState, RunContext, Tagged, node, remember
+from agents.tasks import suggested_steps
 from memory.importance import ImportanceError, rate_importance
 from memory.planning import NO_TOOL, make_plan, store_plan, supersede_remaining
 from memory.records import Kind, NewMemory
-from memory.reflection import ReflectionConfig, reflect, reflection_due
-from memory.retrieval import Retriever
-from memory.store import MemoryStore
-from tools.registry import Registry, Tool, ToolContext, ToolError
+from memory.reflection import reflect, reflection_due
+from tools.registry import ToolContext, ToolError
 
-MAX_LLM_ERRORS = 3  # consecutive-or-not LLM failures after which a run gives up
+MAX_LLM_ERRORS = 3  # LLM failures (in any nodes) after which a run gives up
 RETRIEVE_K = 8
 # Room for a tool's arguments (a note's body is at most 1500 characters) or a final answer.
 ACT_MAX_TOKENS = 700
 
 
-class AgentState(TypedDict, total=False):
-    run_id: str
-    step: int  # actions taken (tool calls and the final answer)
-    plan_ids: list[str]
-    plan_version: int
-    plan_index: int
-    replan: bool
-    replanned_at: int
-    retrieved_ids: list[str]
-    pending: dict[str, Any] | None  # {"tool", "args"} or {"tool": "finish", "answer"}
-    approved: bool
-    last_result: dict[str, Any] | None  # {"tool", "args", "ok", "summary", "artifacts"}
-    tools_called: list[str]
-    errors: int
-    llm_calls: int
-    tokens: int
-    elapsed_s: float
-    status: str  # running | finished | budget | error
-    reason: str
-    answer: str | None
-
-
-class MeteredChat:
-    """The run's chat model, counting calls and tokens and emitting a usage event per call."""
-
-    def __init__(self, chat: Any, bus: ev.EventBus, *, calls: int = 0, tokens: int = 0) -> None:
-        self.inner = chat
-        self.bus = bus
-        self.calls = calls
-        self.tokens = tokens
-        self.name = getattr(chat, "name", "llm")
-
-    def chat(self, messages: list[dict[str, str]], schema: Any = None, **kwargs: Any) -> Any:
-        purpose = kwargs.pop("purpose", "tool")
-        reply = self.inner.chat(messages, schema, **kwargs)
-        self.calls += 1
-        self.tokens += reply.usage.total_tokens
-        self.bus.emit(
-            ev.Usage(
-                purpose=purpose,
-                model=reply.model,
-                prompt_tokens=reply.usage.prompt_tokens,
-                completion_tokens=reply.usage.completion_tokens,
-                latency_s=reply.latency_s,
-            )
-        )
-        return reply
-
-
-@dataclass
-class RunContext:
-    """Everything a node needs besides the state; never checkpointed."""
-
-    run_id: str
-    task: TaskSpec
-    chat: MeteredChat
-    store: MemoryStore
-    retriever: Retriever
-    tools: dict[str, Tool]
-    registry: Registry
-    bus: ev.EventBus
-    run_dir: Path
-    reflection: ReflectionConfig = field(default_factory=ReflectionConfig)
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def artifact_dir(self) -> Path:
-        return self.run_dir / "artifacts"
-
-
-Node = Callable[[AgentState, Runtime[RunContext]], dict[str, Any]]
-
-
-def _node(fn: Node) -> Node:
-    """Wrap a node: add its wall time to `elapsed_s` and the meter's totals to the state."""
-
-    def wrapped(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        started = time.perf_counter()
-        update = fn(state, runtime)
-        ctx = runtime.context
-        update["elapsed_s"] = state.get("elapsed_s", 0.0) + time.perf_counter() - started
-        update["llm_calls"] = ctx.chat.calls
-        update["tokens"] = ctx.chat.tokens
-        return update
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
-# --- memory helpers ------------------------------------------------------------------------
-
-
-def remember(ctx: RunContext, items: list[NewMemory]) -> list[str]:
-    """Rate (one LLM call) and store new memories in one batch; return their ids.
-
-    Items whose id is already stored (a re-run node) are neither rated nor stored again.
-    """
-    known = ctx.store.existing_ids([m.id for m in items if m.id])
-    fresh = [m for m in items if m.id not in known]
-    texts = [m.text for m in fresh]
-    if texts:
-        try:
-            ratings = rate_importance(_purpose(ctx.chat, "importance"), texts)
-        except (LLMError, ImportanceError) as exc:
-            ctx.bus.emit(
-                ev.Error(
-                    where="importance", message=f"{exc}; stored unrated, marked for re-scoring"
-                )
-            )
-        else:
-            for memory, rating in zip(fresh, ratings, strict=True):
-                memory.importance = rating
-    for record in ctx.store.add_many(fresh):
-        ctx.bus.emit(
-            ev.MemoryAdded(
-                memory_id=record.id,
-                kind=record.kind.value,
-                text=record.text,
-                importance=record.importance,
-            )
-        )
-    return [m.id for m in items]
-
-
-class _purpose:
-    """A view of the metered chat that tags its calls with a purpose (for usage events)."""
-
-    def __init__(self, chat: MeteredChat, purpose: str) -> None:
-        self._chat, self._purpose = chat, purpose
-
-    def chat(self, messages: list[dict[str, str]], schema: Any = None, **kwargs: Any) -> Any:
-        return self._chat.chat(messages, schema, purpose=self._purpose, **kwargs)
-
-
-# --- nodes ---------------------------------------------------------------------------------
-
-
-@_node
+@node
 def perceive(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     task = ctx.task
@@ -214,7 +73,7 @@ def perceive(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
 
 
-@_node
+@node
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     query = " ".join(filter(None, [ctx.task.goal, _current_step(ctx, state), _last_summary(state)]))
@@ -239,7 +98,7 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"retrieved_ids": [s.record.id for s in scored]}
 
 
-@_node
+@node
 def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     if state["plan_ids"] and not state["replan"]:
@@ -252,7 +111,7 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     else:
         try:
             steps = make_plan(
-                _purpose(ctx.chat, "plan"),
+                Tagged(ctx.chat, "plan"),
                 ctx.task.goal,
                 {name: t.description for name, t in ctx.tools.items()},
                 context=context,
@@ -265,9 +124,7 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         superseded = supersede_remaining(ctx.store, state["plan_ids"], state["plan_index"])
     texts = [f"Plan step: {s.text} (tool: {s.tool})" for s in steps]
     try:
-        importances: list[int | None] = list(
-            rate_importance(_purpose(ctx.chat, "importance"), texts)
-        )
+        importances: list[int | None] = list(rate_importance(Tagged(ctx.chat, "importance"), texts))
     except (LLMError, ImportanceError) as exc:
         ctx.bus.emit(ev.Error(where="importance", message=f"{exc}; plan stored unrated"))
         importances = [None] * len(steps)
@@ -297,70 +154,7 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
 
 
-def action_schema(
-    tools: dict[str, Tool],
-    *,
-    expected_tool: str = NO_TOOL,
-    allow_finish: bool = True,
-    allow_replan: bool = True,
-) -> dict[str, Any]:
-    """One of the given tools with its arguments, or (when allowed) finish with an answer.
-
-    The agent follows its plan: at a step that expects a tool, the tools are offered (that one
-    first) and finishing is not; at the last step, which expects no tool, only finishing is.
-    A plan that no longer fits is changed by setting "replan", not by quitting early.
-    """
-    defs: dict[str, Any] = {}
-    options = []
-    ordered = sorted(tools, key=lambda name: name != expected_tool)
-    for name in ordered:
-        args = tools[name].args_model.model_json_schema()
-        for def_name, definition in args.pop("$defs", {}).items():
-            defs[def_name] = definition  # pydantic refs stay valid at the top level
-        options.append(
-            {
-                "type": "object",
-                "properties": {"tool": {"const": name}, "args": args},
-                "required": ["tool", "args"],
-                "additionalProperties": False,
-            }
-        )
-    if not allow_finish:
-        return _action_object(options, defs, allow_replan)
-    options.append(
-        {
-            "type": "object",
-            "properties": {
-                "tool": {"const": "finish"},
-                "answer": {"type": "string", "minLength": 1, "maxLength": 800},
-            },
-            "required": ["tool", "answer"],
-            "additionalProperties": False,
-        }
-    )
-    if expected_tool == NO_TOOL:
-        options.insert(0, options.pop())  # at a no-tool step, finishing is the expected move
-    return _action_object(options, defs, allow_replan)
-
-
-def _action_object(
-    options: list[dict[str, Any]], defs: dict[str, Any], allow_replan: bool
-) -> dict[str, Any]:
-    properties: dict[str, Any] = {"action": {"anyOf": options}}
-    if allow_replan:
-        properties["replan"] = {"type": "boolean"}
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-    if defs:
-        schema["$defs"] = defs
-    return schema
-
-
-@_node
+@node
 def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     plan_records = ctx.store.get_many(state["plan_ids"], missing_ok=True)
@@ -407,7 +201,7 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"pending": {"tool": action["tool"], "args": action["args"]}}
 
 
-@_node
+@node
 def approve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     # Nothing with side effects before interrupt(): a resumed node runs again from the top.
     task = runtime.context.task
@@ -421,7 +215,7 @@ def approve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"approved": bool(answer)}
 
 
-@_node
+@node
 def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     pending = state["pending"] or {}
@@ -434,7 +228,7 @@ def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         started = time.perf_counter()
         tool_ctx = ToolContext(
             artifact_dir=ctx.artifact_dir,
-            chat_model=_purpose(ctx.chat, f"tool {name}"),
+            chat_model=Tagged(ctx.chat, f"tool {name}"),
             progress=lambda f, m: ctx.bus.emit(ev.ToolProgress(tool=name, fraction=f, message=m)),
             cancel=ctx.cancel,
         )
@@ -465,7 +259,7 @@ def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
 
 
-@_node
+@node
 def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     step = state["step"] - 1
@@ -489,14 +283,14 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"plan_index": min(index, max(len(state["plan_ids"]) - 1, 0))}
 
 
-@_node
+@node
 def reflect_node(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     try:
         outcome = reflect(
             ctx.store,
             ctx.retriever,
-            _purpose(ctx.chat, "reflect"),
+            Tagged(ctx.chat, "reflect"),
             config=ctx.reflection,
             run_id=ctx.run_id,
             id_prefix=f"{ctx.run_id}-r{state['step']}",
@@ -516,7 +310,7 @@ def reflect_node(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, A
     return {}
 
 
-@_node
+@node
 def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     pending = state.get("pending") or {}

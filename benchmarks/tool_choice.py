@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agents.graph import action_schema
+from agents.actions import action_schema
 from agents.prompts import render
 from tools.registry import Tool, ToolContext, ToolResult, tool
 
