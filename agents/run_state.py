@@ -159,6 +159,3 @@ class Tagged:
 
     def chat(self, messages: list[dict[str, str]], schema: Any = None, **kwargs: Any) -> Any:
         return self._chat.chat(messages, schema, purpose=self._purpose, **kwargs)
-
-
-# --- nodes ---------------------------------------------------------------------------------
