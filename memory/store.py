@@ -7,6 +7,15 @@ A write is durable when `add` returns: the vector is upserted first, then the ro
 (a failed commit removes the vector again). Adding with an id that exists returns the stored
 record unchanged, which makes replays of a resumed run idempotent. The SQLite schema evolves
 through numbered migrations, so an old PONDER_HOME is upgraded, never lost.
+
+Retrieval reads only what it scores: `scalars` (id, kind, last_accessed, importance, without
+parsing JSON), `ranges` (each term's global min and max, from index seeks) and
+`recent_at_importance` (one importance level's most recently accessed memories, from the
+(importance, last_accessed) index that migration 3 adds). `vectors` keeps the last
+`VECTOR_CACHE` vectors it read or wrote in memory: fetching from chroma costs about 30 us per
+vector, and the recent, important memories that retrieval scores for every query are the same
+from one query to the next. These keep retrieval at 100k memories within a few tens of
+milliseconds; see `memory/retrieval.py` and `benchmarks/retrieval_speed.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +36,14 @@ from memory.embeddings import Embedder
 from memory.records import Kind, MemoryRecord, NewMemory
 
 COLLECTION = "memories"
+UPSERT_BATCH = 5000  # chroma refuses batches above its max batch size (about 5400)
+IMPORTANCE_LEVELS: tuple[int | None, ...] = (None, *range(1, 11))  # NewMemory enforces 1-10
+# About 30 MB of 384-dim vectors. An id's vector never changes (add never overwrites an id), so a
+# cached vector can only go stale by being forgotten, and `forget` drops it.
+VECTOR_CACHE = 20_000
+
+# What retrieval scores a memory on: id, kind, last_accessed, importance (None = unrated).
+ScalarRow = tuple[str, str, float, int | None]
 
 
 class MemoryStoreError(Exception):
@@ -78,9 +96,16 @@ def _m002_reflection_marks(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE marks (name TEXT PRIMARY KEY, value REAL NOT NULL)")
 
 
+def _m003_importance_recency_index(db: sqlite3.Connection) -> None:
+    # Retrieval's candidates by recency and importance: per importance level, the most recently
+    # accessed memories, read straight off this index instead of sorting the whole table.
+    db.execute("CREATE INDEX memories_importance_accessed ON memories (importance, last_accessed)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_create_memories,
     _m002_reflection_marks,
+    _m003_importance_recency_index,
 ]
 
 
@@ -93,6 +118,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self._collection: Any = None
+        self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -137,6 +163,7 @@ class MemoryStore:
                 self._db.close()
                 self._db = None
             self._collection = None
+            self._vector_cache.clear()
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -144,22 +171,42 @@ class MemoryStore:
         """Store one memory (see `add_many`)."""
         return self.add_many([memory])[0]
 
-    def add_many(self, memories: Sequence[NewMemory]) -> list[MemoryRecord]:
-        """Embed and store memories in one batch; existing ids are returned as stored."""
+    def add_many(
+        self, memories: Sequence[NewMemory], *, vectors: np.ndarray | None = None
+    ) -> list[MemoryRecord]:
+        """Embed and store memories in one batch; existing ids are returned as stored.
+
+        `vectors` (one unit-norm row per memory, in order) skips the embedder: for memories
+        whose embedding is already known, and for benchmarks that need many memories fast.
+        """
+        if vectors is not None:
+            vectors = _checked_vectors(vectors, len(memories))
         with self._lock:
             ids = [m.id or uuid.uuid4().hex[:12] for m in memories]
-            existing = {r.id: r for r in self.get_many([i for i in ids if i], missing_ok=True)}
-            fresh = [(i, m) for i, m in zip(ids, memories, strict=True) if i not in existing]
+            existing = self.existing_ids(ids)
+            fresh = [n for n, i in enumerate(ids) if i not in existing]
             if fresh:
                 now = time.time()
-                vectors = self.embedder.embed([m.text for _, m in fresh])
-                self.collection.upsert(ids=[i for i, _ in fresh], embeddings=vectors)
+                rows = [(ids[n], memories[n]) for n in fresh]
+                if vectors is None:
+                    new_vectors = self.embedder.embed([m.text for _, m in rows])
+                else:
+                    new_vectors = vectors[fresh]
+                fresh_ids = [i for i, _ in rows]
+                self._upsert_vectors(fresh_ids, new_vectors)
                 try:
-                    self._insert_rows(fresh, now)
+                    self._insert_rows(rows, now)
                 except Exception:
-                    self.collection.delete(ids=[i for i, _ in fresh])
+                    self.collection.delete(ids=fresh_ids)
                     raise
+                # New memories are the most recent ones, which retrieval scores first.
+                self._remember_vectors(fresh_ids[-VECTOR_CACHE:], new_vectors[-VECTOR_CACHE:])
             return self.get_many(ids)
+
+    def _upsert_vectors(self, ids: list[str], vectors: np.ndarray) -> None:
+        for start in range(0, len(ids), UPSERT_BATCH):
+            end = start + UPSERT_BATCH
+            self.collection.upsert(ids=ids[start:end], embeddings=vectors[start:end])
 
     def _insert_rows(self, fresh: list[tuple[str, NewMemory]], now: float) -> None:
         db = self.db
@@ -216,6 +263,7 @@ class MemoryStore:
         with self._lock:
             record = self.get(memory_id)
             self.collection.delete(ids=[memory_id])
+            self._vector_cache.pop(memory_id, None)
             self._update("DELETE FROM memories WHERE id = ?", [(memory_id,)])
             return record
 
@@ -312,19 +360,98 @@ class MemoryStore:
     def all_records(self) -> list[MemoryRecord]:
         return [_record(row) for row in self.db.execute("SELECT * FROM memories ORDER BY seq")]
 
+    def scalars(self, memory_ids: Sequence[str] | None = None) -> list[ScalarRow]:
+        """(id, kind, last_accessed, importance) of the given memories, or of all by seq.
+
+        What retrieval scores on, without building records (JSON parsing dominates that).
+        Unknown ids are skipped; the order is not that of `memory_ids`.
+        """
+        sql = "SELECT id, kind, last_accessed, importance FROM memories"
+        if memory_ids is None:
+            return list(self.db.execute(sql + " ORDER BY seq"))
+        rows: list[ScalarRow] = []
+        for chunk in _chunks(list(dict.fromkeys(memory_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows += self.db.execute(f"{sql} WHERE id IN ({marks})", chunk)
+        return rows
+
+    def ranges(self) -> tuple[tuple[float, float], tuple[int, int]]:
+        """((oldest, newest) last_accessed, (least, most) importance) over all memories.
+
+        Unrated memories count as importance 0, as retrieval ranks them. Each bound is one
+        index seek, so this stays cheap however large the store grows. ((0, 0), (0, 0)) when
+        the store is empty.
+        """
+        row = self.db.execute(
+            "SELECT (SELECT MIN(last_accessed) FROM memories),"
+            " (SELECT MAX(last_accessed) FROM memories),"
+            " (SELECT MIN(importance) FROM memories WHERE importance IS NOT NULL),"
+            " (SELECT MAX(importance) FROM memories),"
+            " EXISTS (SELECT 1 FROM memories WHERE importance IS NULL)"
+        ).fetchone()
+        oldest, newest, least, most, any_unrated = row
+        least = 0 if any_unrated or least is None else least
+        return (oldest or 0.0, newest or 0.0), (least, most or 0)
+
+    def recent_at_importance(
+        self, importance: int | None, n: int, *, since: float | None = None
+    ) -> list[ScalarRow]:
+        """Up to n memories rated `importance` (None: unrated), most recently accessed first.
+
+        `since` keeps only those accessed at or after it. One range scan of the (importance,
+        last_accessed) index, however many memories share the rating.
+        """
+        return list(
+            self.db.execute(
+                "SELECT id, kind, last_accessed, importance FROM memories"
+                " WHERE importance IS ? AND last_accessed >= ? ORDER BY last_accessed DESC LIMIT ?",
+                (importance, float("-inf") if since is None else since, n),
+            )
+        )
+
     def vectors(self, memory_ids: Sequence[str]) -> np.ndarray:
-        """Stored embeddings, shape (len(ids), dim), in the order of `memory_ids`."""
+        """Stored embeddings, shape (len(ids), dim), in the order of `memory_ids`.
+
+        The last VECTOR_CACHE vectors read or written are served from memory.
+        """
         if not memory_ids:
             return np.zeros((0, 0), dtype=np.float32)
-        got = self.collection.get(ids=list(memory_ids), include=["embeddings"])
-        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
-        missing = [i for i in memory_ids if i not in by_id]
-        if missing:
-            raise MemoryStoreError(
-                f"{len(missing)} memories have no vector (first: {missing[0]}); the chroma folder "
-                f"under {self.root} is out of step with the database"
-            )
-        return np.asarray([by_id[i] for i in memory_ids], dtype=np.float32)
+        with self._lock:
+            cache = self._vector_cache
+            found: dict[str, np.ndarray] = {}
+            for memory_id in dict.fromkeys(memory_ids):
+                if memory_id in cache:
+                    cache.move_to_end(memory_id)
+                    found[memory_id] = cache[memory_id]
+            unknown = [i for i in dict.fromkeys(memory_ids) if i not in found]
+            if unknown:
+                got = self.collection.get(ids=unknown, include=["embeddings"])
+                by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+                missing = [i for i in unknown if i not in by_id]
+                if missing:
+                    raise MemoryStoreError(
+                        f"{len(missing)} memories have no vector (first: {missing[0]}); the "
+                        f"chroma folder under {self.root} is out of step with the database"
+                    )
+                fetched = np.asarray([by_id[i] for i in unknown], dtype=np.float32)
+                found.update(zip(unknown, fetched, strict=True))
+                self._remember_vectors(unknown[-VECTOR_CACHE:], fetched[-VECTOR_CACHE:])
+            return np.stack([found[i] for i in memory_ids]).astype(np.float32, copy=False)
+
+    def _remember_vectors(self, memory_ids: Sequence[str], vectors: np.ndarray) -> None:
+        cache = self._vector_cache
+        for memory_id, vector in zip(memory_ids, np.asarray(vectors, np.float32), strict=True):
+            cache[memory_id] = vector
+            cache.move_to_end(memory_id)
+        while len(cache) > VECTOR_CACHE:
+            cache.popitem(last=False)
+
+    def vectors_of_all(self) -> tuple[list[str], np.ndarray]:
+        """Every stored id and embedding (exact retrieval scores them all)."""
+        got = self.collection.get(include=["embeddings"])
+        if not got["ids"]:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32)
 
     def nearest(self, query: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Approximate nearest neighbours by cosine similarity: [(id, similarity)]."""
@@ -388,6 +515,19 @@ def _record(row: tuple[Any, ...]) -> MemoryRecord:
         superseded=bool(superseded),
         meta=json.loads(meta),
     )
+
+
+def _checked_vectors(vectors: np.ndarray, count: int) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != count:
+        raise ValueError(
+            f"expected {count} vectors as an ({count}, dim) array, got {vectors.shape}"
+        )
+    norms = np.linalg.norm(vectors, axis=1)
+    if not np.allclose(norms, 1.0, atol=1e-3):
+        # Relevance is a dot product, which is the cosine only for unit vectors.
+        raise ValueError("vectors must be L2-normalised (unit length), as the embedder's are")
+    return vectors
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -94,3 +94,109 @@ def test_candidate_union_matches_exact_scoring_on_a_small_store(store):
 def test_k_must_be_positive(store):
     with pytest.raises(ValueError, match="k must be at least 1"):
         Retriever(store).retrieve("x", k=0)
+
+
+def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    """400 memories with random vectors, times over ten days and importances 1-10 or unrated."""
+    from memory.store import MemoryStore
+
+    rng = np.random.default_rng(1)
+    store = MemoryStore(tmp_path / "synthetic", embedder=None)
+    n = 400
+    importance = [None if i % 37 == 0 else int(v) for i, v in enumerate(rng.integers(1, 11, n))]
+    created = rng.uniform(0, 240 * HOUR, n)
+    store.add_many(
+        [
+            NewMemory(f"memory {i}", Kind.OBSERVATION, importance=importance[i], created=created[i])
+            for i in range(n)
+        ],
+        vectors=unit_rows(n),
+    )
+    yield store
+    store.close()
+
+
+def test_retrieve_vector_is_retrieve_on_the_embedded_query(store):
+    texts = ["Pruned SqueezeNet by 30%.", "GSM8K looks contaminated.", "Layer 3 SAE features."]
+    store.add_many([NewMemory(t, Kind.TOOL_RESULT, importance=5, created=0.0) for t in texts])
+    retriever = Retriever(store)
+    by_text = retriever.retrieve("benchmark contamination", k=3, now=10.0, touch=False)
+    vector = store.embedder.embed(["benchmark contamination"])[0]
+    by_vector = retriever.retrieve_vector(vector, k=3, now=10.0, touch=False)
+    assert [s.record.id for s in by_vector] == [s.record.id for s in by_text]
+    assert [s.total for s in by_vector] == pytest.approx([s.total for s in by_text])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        retriever.retrieve_vector(vector, k=0)
+
+
+def test_union_scores_candidates_exactly_as_exact_retrieval_does(synthetic):
+    # Global normalisation: a memory's terms do not depend on which candidates were gathered.
+    retriever = Retriever(synthetic, candidates_per_term=20)
+    now = 250 * HOUR
+    for seed in range(5):
+        query = unit_rows(1, seed=100 + seed)[0]
+        exact = retriever.retrieve_vector(query, k=400, now=now, touch=False, exact=True)
+        union = retriever.retrieve_vector(query, k=10, now=now, touch=False, exact=False)
+        by_id = {s.record.id: s for s in exact}
+        for s in union:
+            e = by_id[s.record.id]
+            assert (s.recency, s.importance, s.total) == pytest.approx(
+                (e.recency, e.importance, e.total), abs=1e-5
+            )
+
+
+@pytest.mark.parametrize("weights", [Weights(1, 1, 0), Weights(1, 0, 0), Weights(0, 1, 0)])
+def test_union_without_relevance_is_exact(synthetic, weights):
+    # The recency-and-importance list is exact (read off the index per importance level), so
+    # with relevance weighted 0 the union must return exactly what scoring everything returns.
+    retriever = Retriever(synthetic, weights=weights, candidates_per_term=12)
+    query = unit_rows(1, seed=7)[0]
+    now = 250 * HOUR
+    exact = retriever.retrieve_vector(query, k=10, now=now, touch=False, exact=True)
+    union = retriever.retrieve_vector(query, k=10, now=now, touch=False, exact=False)
+    assert [s.record.id for s in union] == [s.record.id for s in exact]
+
+
+def test_union_agrees_with_exact_on_random_queries(synthetic):
+    retriever = Retriever(synthetic, candidates_per_term=40)
+    now = 250 * HOUR
+    shares = []
+    for seed in range(10):
+        query = unit_rows(1, seed=200 + seed)[0]
+        exact = retriever.retrieve_vector(query, k=10, now=now, touch=False, exact=True)
+        union = retriever.retrieve_vector(query, k=10, now=now, touch=False, exact=False)
+        shares.append(len({s.record.id for s in exact} & {s.record.id for s in union}) / 10)
+    assert np.mean(shares) >= 0.95
+
+
+def test_kinds_filter_keeps_only_those_kinds(store):
+    store.add_many(
+        [
+            NewMemory("GSM8K contamination plan", Kind.PLAN, importance=5, created=0.0),
+            NewMemory("GSM8K contamination result", Kind.TOOL_RESULT, importance=5, created=0.0),
+        ]
+    )
+    top = Retriever(store).retrieve("GSM8K", k=5, now=1.0, touch=False, kinds={Kind.PLAN})
+    assert [s.record.kind for s in top] == [Kind.PLAN]
+
+
+def test_candidate_depth_grows_with_the_stream():
+    retriever = Retriever(None, candidates_per_term=100, candidates_share=0.005)  # type: ignore[arg-type]
+    assert retriever.depth(2_000) == 100
+    assert retriever.depth(100_000) == 500
+
+
+def test_empty_store_returns_nothing(tmp_path):
+    from memory.store import MemoryStore
+
+    empty = MemoryStore(tmp_path / "empty", embedder=None)
+    query = unit_rows(1)[0]
+    assert Retriever(empty).retrieve_vector(query, exact=True) == []
+    assert Retriever(empty).retrieve_vector(query, exact=False) == []
+    empty.close()

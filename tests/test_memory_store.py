@@ -78,7 +78,11 @@ def test_migrations_are_recorded_and_run_once(store, tmp_path, embedder):
     db = sqlite3.connect(tmp_path / "memory" / "memories.sqlite3")
     names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")]
     db.close()
-    assert names == ["_m001_create_memories", "_m002_reflection_marks"]
+    assert names == [
+        "_m001_create_memories",
+        "_m002_reflection_marks",
+        "_m003_importance_recency_index",
+    ]
     assert MemoryStore(tmp_path / "memory", embedder).count() == 1
 
 
@@ -86,3 +90,72 @@ def test_embeddings_are_unit_length(embedder):
     vectors = embedder.embed(["attention", "sparse autoencoder features"])
     assert vectors.shape == (2, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def unit_rows(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def bare_store(tmp_path):
+    """A store without an embedder: every vector is supplied by the test."""
+    s = MemoryStore(tmp_path / "bare", embedder=None)
+    yield s
+    s.close()
+
+
+def test_supplied_vectors_skip_the_embedder_and_are_stored_as_given(bare_store):
+    vectors = unit_rows(3)
+    memories = [NewMemory(f"m{i}", Kind.OBSERVATION, id=f"id{i}") for i in range(3)]
+    bare_store.add_many(memories, vectors=vectors)
+    assert np.allclose(bare_store.vectors(["id2", "id0"]), vectors[[2, 0]])
+    ids, stored = bare_store.vectors_of_all()
+    assert sorted(ids) == ["id0", "id1", "id2"]
+    assert np.allclose(stored[ids.index("id1")], vectors[1])
+    # Existing ids keep their vector: a replay with other vectors changes nothing.
+    bare_store.add_many(memories[:1], vectors=unit_rows(1, seed=9))
+    assert np.allclose(bare_store.vectors(["id0"]), vectors[:1])
+
+
+def test_supplied_vectors_must_match_the_memories_and_be_unit_length(bare_store):
+    memories = [NewMemory("a", Kind.OBSERVATION), NewMemory("b", Kind.OBSERVATION)]
+    with pytest.raises(ValueError, match="expected 2 vectors"):
+        bare_store.add_many(memories, vectors=unit_rows(3))
+    with pytest.raises(ValueError, match="unit length"):
+        bare_store.add_many(memories, vectors=2 * unit_rows(2))
+    assert bare_store.count() == 0
+
+
+def test_vectors_survive_the_cache_being_cold_and_forget_drops_them(bare_store, tmp_path):
+    vectors = unit_rows(4)
+    bare_store.add_many(
+        [NewMemory(f"m{i}", Kind.OBSERVATION, id=f"id{i}") for i in range(4)], vectors=vectors
+    )
+    bare_store.forget("id1")
+    with pytest.raises(MemoryStoreError, match="no vector"):
+        bare_store.vectors(["id1"])
+    bare_store.close()
+    reopened = MemoryStore(tmp_path / "bare", embedder=None)
+    assert np.allclose(reopened.vectors(["id3", "id0"]), vectors[[3, 0]])
+    reopened.close()
+
+
+def test_scalars_ranges_and_recent_at_importance(bare_store):
+    rows = [("a", 5, 100.0), ("b", 9, 300.0), ("c", 5, 200.0), ("d", None, 50.0)]
+    bare_store.add_many(
+        [NewMemory(i, Kind.PLAN, importance=imp, created=t, id=i) for i, imp, t in rows],
+        vectors=unit_rows(4),
+    )
+    assert bare_store.scalars(["c", "nope"]) == [("c", "plan", 200.0, 5)]
+    assert [r[0] for r in bare_store.scalars()] == ["a", "b", "c", "d"]
+    # Unrated memories count as importance 0, as retrieval ranks them.
+    assert bare_store.ranges() == ((50.0, 300.0), (0, 9))
+    assert [r[0] for r in bare_store.recent_at_importance(5, 10)] == ["c", "a"]
+    assert [r[0] for r in bare_store.recent_at_importance(5, 1)] == ["c"]
+    assert [r[0] for r in bare_store.recent_at_importance(5, 10, since=150.0)] == ["c"]
+    assert [r[0] for r in bare_store.recent_at_importance(None, 10)] == ["d"]
+
+
+def test_ranges_of_an_empty_store(bare_store):
+    assert bare_store.ranges() == ((0.0, 0.0), (0, 0))

@@ -1,0 +1,1 @@
+"""Benchmarks of memory retrieval: quality on generated research histories, and speed."""
