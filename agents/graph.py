@@ -16,6 +16,7 @@ import json
 import time
 from typing import Any
 
+import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -77,7 +78,16 @@ def perceive(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     query = " ".join(filter(None, [ctx.task.goal, _current_step(ctx, state), _last_summary(state)]))
-    scored = ctx.retriever.retrieve(query, k=RETRIEVE_K)
+    # The query is the goal, the current plan step and the last result. Each is already a
+    # stored memory, so their stored embeddings are summed instead of embedding the query
+    # again: the same direction, without a model call on every step.
+    parts = [f"{ctx.run_id}-goal", *_current_step_id(state)]
+    if state.get("last_result"):
+        parts.append(f"{ctx.run_id}-s{state['step'] - 1}-result")
+    vectors = ctx.store.vectors(sorted(ctx.store.existing_ids(parts), key=parts.index))
+    query_vector = vectors.sum(axis=0)
+    query_vector /= max(float(np.linalg.norm(query_vector)), 1e-12)
+    scored = ctx.retriever.retrieve_vector(query_vector, k=RETRIEVE_K)
     ctx.bus.emit(
         ev.MemoryRetrieved(
             query=query,
@@ -405,6 +415,11 @@ def build_graph() -> StateGraph:
     graph.add_edge("reflect", "retrieve")
     graph.add_edge("finish", END)
     return graph
+
+
+def _current_step_id(state: AgentState) -> list[str]:
+    ids = state.get("plan_ids") or []
+    return [ids[min(state.get("plan_index", 0), len(ids) - 1)]] if ids else []
 
 
 def _current_step(ctx: RunContext, state: AgentState) -> str:

@@ -27,7 +27,7 @@ from agents.config import load_settings
 from agents.events import read_trace
 from agents.tasks import Budgets, TaskSpec
 from memory.records import Kind, NewMemory
-from memory.reflection import ReflectionConfig
+from memory.reflection import REFLECTION_MARK, ReflectionConfig
 from memory.store import MemoryStore
 
 STEADY_FROM = 2  # the first steps also rate the goal and the plan
@@ -91,6 +91,9 @@ def fill(store: MemoryStore, n: int, seed: int = 0) -> None:
     ]
     for start in range(0, n, 5000):
         store.add_many(memories[start : start + 5000], vectors=vectors[start : start + 5000])
+    # A long-lived stream has been reflected on all along: only new memories count toward
+    # the next reflection (otherwise every step would sum the importance of all N).
+    store.set_mark(REFLECTION_MARK, store.seq_of(store.list(limit=1)[0].id))
 
 
 def measure(n_memories: int, steps: int, embedder) -> dict:

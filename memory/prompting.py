@@ -31,15 +31,24 @@ def template_names(package: str, group: str) -> list[str]:
     return sorted(_templates(package, group))
 
 
-def render_template(package: str, group: str, name: str, **variables: Any) -> str:
-    """Render prompt `name` from the YAML file `group`.yaml inside `package`."""
+@cache
+def _compiled(package: str, group: str, name: str) -> Any:
+    # Compiling a template costs milliseconds; the agent renders the same ones every step.
     import jinja2
 
     templates = _templates(package, group)
     if name not in templates:
         raise PromptError(f"no prompt {name!r} in {package}/{group}.yaml")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return env.from_string(templates[name])
+
+
+def render_template(package: str, group: str, name: str, **variables: Any) -> str:
+    """Render prompt `name` from the YAML file `group`.yaml inside `package`."""
+    import jinja2
+
+    template = _compiled(package, group, name)
     try:
-        return env.from_string(templates[name]).render(**variables)
+        return template.render(**variables)
     except jinja2.UndefinedError as exc:
         raise PromptError(f"prompt {group}.{name}: {exc.message}") from None

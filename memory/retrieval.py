@@ -201,7 +201,7 @@ class Retriever:
         weights: Weights = Weights(),
         candidates_per_term: int = 100,
         candidates_share: float = 0.005,
-        exact_below: int = 2000,
+        exact_below: int = 500,
     ) -> None:
         self.store = store
         self.weights = weights
