@@ -24,11 +24,12 @@ class _Group(click.Group):
     """A click group that turns Ponder's own errors into a one-line reason and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from memory.store import MemoryNotFound, MemoryStoreError
         from tools import ToolError
 
         try:
             return super().invoke(ctx)
-        except (*_USER_ERRORS, ToolError) as exc:
+        except (*_USER_ERRORS, ToolError, MemoryNotFound, MemoryStoreError) as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -382,13 +383,7 @@ def memory_show(ctx: click.Context, memory_id: str) -> None:
     """Show one memory with all its fields."""
     from dataclasses import asdict
 
-    from memory.store import MemoryNotFound
-
-    try:
-        record = _store(ctx).get(memory_id)
-    except MemoryNotFound as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(json.dumps(asdict(record), indent=2, default=str))
+    click.echo(json.dumps(asdict(_store(ctx).get(memory_id)), indent=2, default=str))
 
 
 @memory.command(name="forget")
@@ -396,12 +391,7 @@ def memory_show(ctx: click.Context, memory_id: str) -> None:
 @click.pass_context
 def memory_forget(ctx: click.Context, memory_id: str) -> None:
     """Delete one memory (its row and its vector)."""
-    from memory.store import MemoryNotFound
-
-    try:
-        record = _store(ctx).forget(memory_id)
-    except MemoryNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+    record = _store(ctx).forget(memory_id)
     click.echo(f"forgot {record.id}: {record.text[:80]}")
 
 

@@ -26,6 +26,7 @@ from agents.agent import ResearchAgent
 from agents.config import load_settings
 from agents.events import read_trace
 from agents.tasks import Budgets, TaskSpec
+from benchmarks.common import at_most, print_targets, write_json
 from memory.records import Kind, NewMemory
 from memory.reflection import REFLECTION_MARK, ReflectionConfig
 from memory.store import MemoryStore
@@ -170,20 +171,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"{r['llm_calls_per_step_steady']:>15.1f}"
         )
     largest = max(rows, key=lambda r: r["memories"])
-    print(
-        f"{'PASS' if largest['overhead_ms_per_step'] <= 50 else 'FAIL'}: overhead "
-        f"{largest['overhead_ms_per_step']:.1f} ms/step at {largest['memories']} memories "
-        f"(target <= 50)"
-    )
-    worst_calls = max(r["llm_calls_per_step_steady"] for r in rows)
-    print(
-        f"{'PASS' if worst_calls <= 3 else 'FAIL'}: {worst_calls:.1f} LLM calls per steady step "
-        f"(target <= 3)"
-    )
-    median = statistics.median(r["overhead_ms_per_step"] for r in rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "agent_overhead.json").write_text(
-        json.dumps({"rows": rows, "median_overhead_ms": median}, indent=2), encoding="utf-8"
+    checks = [
+        at_most(
+            f"steady overhead at {largest['memories']} memories (ms/step)",
+            largest["overhead_ms_per_step"],
+            50,
+        ),
+        at_most("LLM calls per steady step", max(r["llm_calls_per_step_steady"] for r in rows), 3),
+    ]
+    print_targets(checks)
+    write_json(
+        {"benchmark": "agent_overhead", "rows": rows, "targets": checks}, args.out, "agent_overhead"
     )
     return rows
 

@@ -12,7 +12,6 @@ are set.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from agents.actions import action_schema
 from agents.prompts import render
+from benchmarks.common import write_json
 from tools.registry import Tool, ToolContext, ToolResult, tool
 
 
@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     misses = [row for row in results["local"]["rows"] if row["chosen"] != row["expected"]]
     for row in misses[:8]:
         print(f"  miss: {row['step']!r}: chose {row['chosen']}, expected {row['expected']}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tool_choice.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    write_json({"benchmark": "tool_choice", **results}, args.out, "tool_choice")
     return results
 
 
