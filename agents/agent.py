@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,13 +33,14 @@ from memory.reflection import ReflectionConfig
 from memory.retrieval import Retriever
 from memory.store import MemoryStore
 
-Approver = Callable[[dict[str, Any]], bool]
+# Answers an approval request {"tool", "args"}: True, False, or {"args": {...}} (approve edited).
+Approver = Callable[[dict[str, Any]], bool | dict[str, Any]]
 
 
 @dataclass
 class RunResult:
     run_id: str
-    status: str  # finished | budget | error
+    status: str  # finished | budget | error | cancelled
     reason: str
     answer: str | None
     run_dir: Path
@@ -86,6 +88,9 @@ class ResearchAgent:
         self.approver = approver
         self.reflection = reflection or ReflectionConfig()
         self._checkpointer: Any = None
+        # Set it (from any thread) to stop the current run: the running tool sees it through
+        # its context, and the graph ends the run as "cancelled" at the next step boundary.
+        self.cancel = threading.Event()
 
     # --- lazily built pieces ---------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class ResearchAgent:
         from langgraph.types import Command
 
         run_dir = self.settings.runs_dir / run_id
+        self.cancel.clear()
         graph = build_graph().compile(checkpointer=self.checkpointer)
         config = {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000}
         previous = graph.get_state(config).values if first_input is None else {}
@@ -175,6 +181,7 @@ class ResearchAgent:
             bus=bus,
             run_dir=run_dir,
             reflection=self.reflection,
+            cancel=self.cancel,
         )
 
         state = graph.invoke(first_input, config, context=ctx)
@@ -212,10 +219,11 @@ class ResearchAgent:
             tools_called=state.get("tools_called", []),
         )
 
-    def _ask_approval(self, request: dict[str, Any]) -> bool:
+    def _ask_approval(self, request: dict[str, Any]) -> bool | dict[str, Any]:
         if self.approver is None:
             raise PonderError(
                 f"tool {request.get('tool')} needs approval but nobody can answer; run with "
                 f"--approve auto or --approve deny, or from a terminal"
             )
-        return bool(self.approver(request))
+        answer = self.approver(request)
+        return answer if isinstance(answer, dict) else bool(answer)

@@ -422,6 +422,28 @@ def memory_reflect(ctx: click.Context) -> None:
         click.echo(f"rejected: {text} ({why})")
 
 
+# --- chat ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--task", "task_file", type=click.Path(dir_okay=False), help="Start from a task file."
+)
+@click.option("--resume", "resume_id", metavar="RUN_ID", help="Reopen a run with its history.")
+@click.pass_context
+def chat(ctx: click.Context, task_file: str | None, resume_id: str | None) -> None:
+    """Open the terminal app: talk to the agent and watch its memories, plan and actions."""
+    from agents.tasks import load_task
+    from tui.app import run_app
+
+    if task_file and resume_id:
+        raise click.UsageError("give --task or --resume, not both")
+    settings = _settings(ctx)
+    if resume_id and not (settings.runs_dir / resume_id / "task.yaml").is_file():
+        raise click.ClickException(f"no run {resume_id} under {settings.runs_dir}")
+    run_app(settings, task=load_task(task_file) if task_file else None, resume=resume_id)
+
+
 # --- config --------------------------------------------------------------------------------
 
 

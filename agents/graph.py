@@ -222,6 +222,8 @@ def approve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if task.approval == "deny":
         return {"approved": False}
     answer = interrupt({"tool": pending.get("tool"), "args": pending.get("args", {})})
+    if isinstance(answer, dict):  # approved with edited arguments: {"args": {...}}
+        return {"approved": True, "pending": {**pending, "args": answer.get("args", {})}}
     return {"approved": bool(answer)}
 
 
@@ -353,8 +355,10 @@ def finish(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 
 def stop_reason(state: AgentState, ctx: RunContext) -> tuple[str, str] | None:
-    """(status, reason) when a budget or the error limit ends the run, else None."""
+    """(status, reason) when a cancel, the error limit or a budget ends the run, else None."""
     budgets = ctx.task.budgets
+    if ctx.cancel.is_set():
+        return "cancelled", "cancelled by the user"
     if state.get("errors", 0) >= MAX_LLM_ERRORS:
         return "error", f"{state['errors']} LLM failures (see the error events)"
     if state.get("step", 0) >= budgets.steps:

@@ -44,7 +44,7 @@ class AgentState(TypedDict, total=False):
     llm_calls: int
     tokens: int
     elapsed_s: float
-    status: str  # running | finished | budget | error
+    status: str  # running | finished | budget | error | cancelled
     reason: str
     answer: str | None
 

@@ -1,0 +1,125 @@
+"""The chat app driven with Pilot: a scripted LLM, the real graph, store, tools and events."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from agents.agent import ResearchAgent
+from agents.config import load_settings
+from memory.store import MemoryStore
+from tests.scripted_chat import ScriptedChat
+from tools.registry import Registry, ToolContext, ToolResult, tool
+from tui.app import PonderApp
+from tui.approval import ApprovalScreen
+from tui.panes import ActionView, ConversationPane, MemoryPane, PlanPane
+
+WRITE = {"tool": "notes.write", "args": {"title": "Attention", "text": "SE, CBAM and ViT."}}
+FINISH = {"tool": "finish", "answer": "I wrote **a note** on attention."}
+PLAN = [("Write the note", "notes.write"), ("Answer", "none")]
+
+
+def factory(embedder, chat, **kwargs):
+    def make(sink, approver):
+        settings = load_settings()
+        store = MemoryStore(settings.home / "memory", embedder)
+        return ResearchAgent(
+            settings, chat=chat, store=store, sinks=[sink], approver=approver, **kwargs
+        )
+
+    return make
+
+
+async def send(pilot, text: str) -> None:
+    pilot.app.query_one("#prompt").value = text
+    await pilot.press("enter")
+
+
+async def wait_until(pilot, condition, timeout: float = 90.0) -> None:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "timed out waiting for the app"
+        await pilot.pause(0.1)
+
+
+async def test_message_runs_the_agent_and_fills_every_pane(embedder):
+    """A message in: memories, plan, a tool call and the Markdown answer appear."""
+    chat = ScriptedChat([dict(WRITE), dict(FINISH)], plan=PLAN)
+    app = PonderApp(factory(embedder, chat), approval="auto")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "Write a note on attention in vision models.")
+        await wait_until(pilot, lambda: not app.busy)
+        assert app.query_one(MemoryPane).row_count >= 5
+        plan = str(app.query_one(PlanPane).render())
+        assert "✓ 1. Write the note" in plan and "▶ 2. Answer" in plan
+        (action,) = app.query(ActionView)
+        assert action.tool == "notes.write"
+        assert "Wrote note 'Attention'" in str(action.query_one(".result").render())
+        markdown = app.query_one(ConversationPane).query("Markdown")
+        assert markdown and "a note" in markdown[-1].source
+        assert "tokens" in str(app.query_one("#status").render())
+
+
+@pytest.mark.parametrize("button", ["approve", "deny"])
+async def test_approval_modal_approves_or_denies_the_tool_call(embedder, button):
+    """A gated tool opens the modal; its answer resumes the interrupted graph."""
+    chat = ScriptedChat([dict(WRITE), dict(FINISH)], plan=PLAN)
+    app = PonderApp(factory(embedder, chat), approval="ask")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "Write a note on attention.")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        assert "notes.write" in str(app.screen.query_one("#approval-title").render())
+        await pilot.click(f"#{button}")
+        await wait_until(pilot, lambda: not app.busy)
+        assert len(app.query(ActionView)) == (1 if button == "approve" else 0)
+
+
+class WaitArgs(BaseModel):
+    seconds: float
+
+
+@tool("slow.wait")
+def slow_wait(args: WaitArgs, ctx: ToolContext) -> ToolResult:
+    """Wait in small steps, reporting progress (and stopping when cancelled)."""
+    steps = int(args.seconds * 10)
+    for i in range(steps):
+        ctx.report(i / steps, f"waited {i / 10:.1f} s")
+        time.sleep(0.1)
+    return ToolResult(summary="waited")
+
+
+async def test_ctrl_c_cancels_the_running_tool_and_the_run(embedder):
+    """Progress shows while the tool runs; Ctrl+C stops it through its cancel flag."""
+    chat = ScriptedChat(
+        [{"tool": "slow.wait", "args": {"seconds": 30}}],
+        plan=[("Wait", "slow.wait"), ("Answer", "none")],
+    )
+    app = PonderApp(factory(embedder, chat, registry=Registry([slow_wait])), approval="auto")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "Wait for a while.")
+        await wait_until(pilot, lambda: "waited 0.5" in str(app.query_one(".result").render()))
+        started = time.monotonic()
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.busy)
+        assert time.monotonic() - started < 10
+        (action,) = app.query(ActionView)
+        assert "cancelled" in str(action.query_one(".result").render())
+        notes = [str(n.render()) for n in app.query_one(ConversationPane).query(".note")]
+        assert any("run cancelled" in n for n in notes)
+
+
+async def test_errors_show_in_the_status_line_and_the_app_keeps_running(embedder):
+    """A failing agent leaves the app usable, with the reason in the status line."""
+
+    def broken(sink, approver):
+        raise RuntimeError("the model file is missing")
+
+    app = PonderApp(broken, approval="auto")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await send(pilot, "hello")
+        await wait_until(pilot, lambda: not app.busy)
+        assert "the model file is missing" in str(app.query_one("#status").render())
+        await send(pilot, "again")  # still accepts input
+        await wait_until(pilot, lambda: not app.busy)

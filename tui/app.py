@@ -1,0 +1,224 @@
+"""The Textual chat app: talk to the agent and watch its memories, plan and actions live.
+
+The agent runs in a thread worker; every event it emits reaches the UI through
+`call_from_thread`, and a gated tool call opens `ApprovalScreen` while the worker waits for the
+answer. The app adds no agent logic of its own: it is a third sink of the same event stream the
+CLI prints and trace.jsonl records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+
+from tui.approval import Answer, ApprovalScreen
+from tui.panes import ActionsPane, ActionView, ConversationPane, MemoryPane, PlanPane
+
+# Builds the agent with the app's event sink and approver (tests pass a scripted one).
+AgentFactory = Callable[[Callable[[Any], None], Callable[[dict[str, Any]], Answer]], Any]
+
+
+class PonderApp(App[None]):
+    """Ponder's terminal app."""
+
+    CSS_PATH = "ponder.tcss"
+    TITLE = "Ponder"
+    BINDINGS = [
+        Binding("ctrl+c", "cancel_run", "Cancel step", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("q", "quit", "Quit"),  # the input takes plain keys, so q quits only from panes
+        Binding("f2", "show_tab('memory')", "Memory"),
+        Binding("f3", "show_tab('plan')", "Plan"),
+        Binding("f4", "show_tab('actions')", "Actions"),
+    ]
+
+    def __init__(
+        self,
+        make_agent: AgentFactory,
+        *,
+        task: Any = None,
+        resume: str | None = None,
+        history: list[dict[str, Any]] | None = None,
+        approval: str = "ask",
+    ) -> None:
+        super().__init__()
+        self.make_agent = make_agent
+        self.initial_task = task
+        self.resume_id = resume
+        self.history = history or []
+        self.approval = approval
+        self.agent: Any = None
+        self.busy = False
+        self.tokens = 0
+        self.llm_seconds = 0.0
+        self.model = "-"
+        self.last_error = ""
+        self.actions: dict[str, ActionView] = {}
+        self.last_result: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="chat"):
+                yield ConversationPane(id="conversation")
+                yield Input(
+                    placeholder="Ask Ponder… (Enter to send, Ctrl+C cancels a step)", id="prompt"
+                )
+            with TabbedContent(id="tabs", initial="memory"):
+                with TabPane("Memory", id="memory"):
+                    yield MemoryPane(id="memories")
+                with TabPane("Plan", id="plan"):
+                    yield PlanPane(id="plan-view")
+                with TabPane("Actions", id="actions"):
+                    yield ActionsPane(id="actions-view")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        for event in self.history:
+            self.on_agent_event(event)
+        if self.resume_id:
+            self.start(resume=self.resume_id)
+        elif self.initial_task is not None:
+            self.query_one(ConversationPane).add_user(self.initial_task.goal)
+            self.start(task=self.initial_task)
+        self.query_one("#prompt", Input).focus()
+
+    # --- talking to the agent ---------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        if self.busy:
+            self.notify("The agent is still working; Ctrl+C cancels the current run.")
+            return
+        event.input.value = ""
+        self.query_one(ConversationPane).add_user(text)
+        from agents.tasks import TaskSpec
+
+        self.start(task=TaskSpec(goal=text, approval=self.approval))
+
+    def start(self, *, task: Any = None, resume: str | None = None) -> None:
+        self.busy = True
+        self.run_agent(task, resume)
+
+    @work(thread=True, exclusive=True, group="agent")
+    def run_agent(self, task: Any, resume: str | None) -> None:
+        try:
+            if self.agent is None:
+                self.agent = self.make_agent(self.agent_sink, self.ask_approval)
+            result = self.agent.resume(resume) if resume else self.agent.run(task)
+            self.call_from_thread(self.run_done, result.status, result.reason, str(result.report))
+        except Exception as exc:  # shown in the status line; the app keeps running
+            self.call_from_thread(self.run_failed, f"{type(exc).__name__}: {exc}")
+
+    def agent_sink(self, event: Any) -> None:
+        """The event sink, called in the worker thread."""
+        self.call_from_thread(self.on_agent_event, event.to_dict())
+
+    def ask_approval(self, request: dict[str, Any]) -> Answer:
+        """The agent's approver, called in the worker thread: waits for the dialog's answer."""
+        answered = threading.Event()
+        box: dict[str, Answer] = {}
+
+        def record(answer: Answer | None) -> None:
+            box["answer"] = False if answer is None else answer
+            answered.set()
+
+        self.call_from_thread(self.push_screen, ApprovalScreen(request), record)
+        while not answered.wait(0.1):
+            if self.agent is not None and self.agent.cancel.is_set():
+                return False
+        return box["answer"]
+
+    def run_done(self, status: str, reason: str, report: str) -> None:
+        self.busy = False
+        if status != "finished":
+            self.query_one(ConversationPane).add_note(f"run {status}: {reason}")
+        self.query_one(ConversationPane).add_note(f"report: {report}")
+        self.refresh_status()
+
+    def run_failed(self, message: str) -> None:
+        self.busy = False
+        self.last_error = message
+        self.refresh_status()
+
+    def action_cancel_run(self) -> None:
+        if self.busy and self.agent is not None:
+            self.agent.cancel.set()
+            self.notify("Cancelling: the current step stops at its next check.")
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    # --- events -> panes --------------------------------------------------------------------
+
+    def on_agent_event(self, e: dict[str, Any]) -> None:
+        kind = e["type"]
+        if kind == "memory_added":
+            self.query_one(MemoryPane).add_memory(e)
+        elif kind == "memory_retrieved":
+            self.query_one(MemoryPane).show_retrieved(e["memories"])
+        elif kind == "plan_changed":
+            self.query_one(PlanPane).set_plan(e["steps"])
+        elif kind == "tool_called":
+            self.actions[e["tool"]] = self.query_one(ActionsPane).start(e["tool"], e["args"])
+        elif kind == "tool_progress" and e["tool"] in self.actions:
+            self.actions[e["tool"]].progress(e["fraction"], e["message"])
+        elif kind == "tool_finished":
+            view = self.actions.pop(e["tool"], None)
+            if view is not None:
+                view.finish(e["ok"], e["summary"], e["seconds"], e["artifacts"])
+            if e["ok"]:
+                self.query_one(PlanPane).step_done()
+        elif kind == "reflection":
+            for insight in e["insights"]:
+                self.query_one(ConversationPane).add_note(f"reflection: {insight}")
+        elif kind == "answer":
+            self.query_one(ConversationPane).add_answer(e["text"])
+        elif kind == "error":
+            self.last_error = f"{e['where']}: {e['message']}"
+        elif kind == "usage":
+            self.tokens += e["prompt_tokens"] + e["completion_tokens"]
+            self.llm_seconds += e["latency_s"]
+            self.model = e["model"] or self.model
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        memories = self.query_one(MemoryPane).row_count
+        state = "working…" if self.busy else "idle"
+        line = (
+            f"{self.model} · {self.tokens} tokens · {self.llm_seconds:.1f} s in the LLM · "
+            f"{memories} memories this session · {state}"
+        )
+        if self.last_error:
+            line += f"\nlast error: {self.last_error}"
+        self.query_one("#status", Static).update(line)
+
+
+def load_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The events of an earlier run, to replay into the panes."""
+    from agents.events import read_trace
+
+    return read_trace(run_dir / "trace.jsonl")
+
+
+def run_app(settings: Any, *, task: Any = None, resume: str | None = None) -> None:
+    """Start the app with the configured agent (the `ponder chat` command)."""
+    from agents.agent import ResearchAgent
+
+    def make_agent(sink: Callable[[Any], None], approver: Callable[[dict[str, Any]], Answer]):
+        return ResearchAgent(settings, sinks=[sink], approver=approver)
+
+    history = load_history(settings.runs_dir / resume) if resume else []
+    PonderApp(make_agent, task=task, resume=resume, history=history).run()

@@ -1,0 +1,170 @@
+"""The panes of the chat app: conversation, memory stream, plan and actions.
+
+Each pane turns agent events into widgets and nothing else; the app routes events to them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
+
+KIND_COLOURS = {
+    "observation": "cyan",
+    "action": "yellow",
+    "tool_result": "green",
+    "reflection": "magenta",
+    "plan": "blue",
+    "chat": "white",
+}
+
+
+class ConversationPane(VerticalScroll):
+    """The user's messages and the agent's answers (rendered as Markdown)."""
+
+    def add_user(self, text: str) -> None:
+        self.mount(Static(Text(f"you: {text}", style="bold"), classes="user"))
+        self.scroll_end(animate=False)
+
+    def add_answer(self, text: str) -> None:
+        self.mount(Markdown(text, classes="answer"))
+        self.scroll_end(animate=False)
+
+    def add_note(self, text: str) -> None:
+        self.mount(Static(Text(text, style="dim italic"), classes="note"))
+        self.scroll_end(animate=False)
+
+
+class MemoryPane(DataTable):
+    """The memory stream, newest at the bottom; retrieved memories show their scores."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_column("kind", key="kind", width=11)
+        self.add_column("imp", key="imp", width=3)
+        self.add_column("age", key="age", width=5)
+        self.add_column("score", key="score", width=20)
+        self.add_column("text", key="text")
+        self.created: dict[str, float] = {}
+
+    def add_memory(self, event: dict[str, Any]) -> None:
+        memory_id = event["memory_id"]
+        if memory_id in self.created:
+            return
+        self.created[memory_id] = event["at"]
+        kind = Text(event["kind"], style=KIND_COLOURS.get(event["kind"], "white"))
+        imp = "?" if event.get("importance") is None else str(event["importance"])
+        self.add_row(kind, imp, "0s", "", _one_line(event["text"]), key=memory_id)
+        self.move_cursor(row=self.row_count - 1)
+
+    def show_retrieved(self, memories: list[dict[str, Any]]) -> None:
+        """Put each retrieved memory's score terms in its row; clear the others."""
+        now = time.time()
+        scored = {m["id"]: m for m in memories}
+        for memory_id, created in self.created.items():
+            m = scored.get(memory_id)
+            cell = (
+                Text(
+                    f"{m['total']:.2f} r{m['recency']:.1f} i{m['importance']:.1f} "
+                    f"v{m['relevance']:.1f}",
+                    style="bold reverse",
+                )
+                if m
+                else ""
+            )
+            self.update_cell(memory_id, "score", cell)
+            self.update_cell(memory_id, "age", _age(now - created))
+
+
+class PlanPane(Static):
+    """The current plan: done steps ticked, the step in progress marked, old plans greyed."""
+
+    def on_mount(self) -> None:
+        self.plans: list[list[str]] = []
+        self.done = 0
+        self.update(Text("no plan yet", style="dim"))
+
+    def set_plan(self, steps: list[str]) -> None:
+        self.plans.append(steps)
+        self.done = 0
+        self.refresh_plan()
+
+    def step_done(self) -> None:
+        self.done += 1
+        self.refresh_plan()
+
+    def refresh_plan(self) -> None:
+        text = Text()
+        for version, steps in enumerate(self.plans[:-1], start=1):
+            text.append(f"plan v{version} (superseded)\n", style="dim strike")
+            for step in steps:
+                text.append(f"    {step}\n", style="dim strike")
+        if self.plans:
+            text.append(f"plan v{len(self.plans)}\n", style="bold")
+            for i, step in enumerate(self.plans[-1]):
+                if i < self.done:
+                    text.append(f"  ✓ {i + 1}. {step}\n", style="green")
+                elif i == self.done:
+                    text.append(f"  ▶ {i + 1}. {step}\n", style="bold")
+                else:
+                    text.append(f"    {i + 1}. {step}\n")
+        self.update(text)
+
+
+class ActionView(Vertical):
+    """One tool call: name and arguments, a progress bar, then duration, summary, artifacts."""
+
+    def __init__(self, tool: str, args: dict[str, Any]) -> None:
+        super().__init__(classes="action")
+        self.tool, self.args = tool, args
+
+    def compose(self) -> ComposeResult:
+        yield Label(
+            Text.assemble(
+                ("→ ", "bold"),
+                (self.tool, "bold yellow"),
+                " ",
+                _one_line(json.dumps(self.args), 70),
+            )
+        )
+        yield ProgressBar(total=1.0, show_eta=False)
+        yield Static("", classes="result")
+
+    def progress(self, fraction: float, message: str) -> None:
+        self.query_one(ProgressBar).update(progress=fraction)
+        self.query_one(".result", Static).update(Text(message, style="dim"))
+
+    def finish(self, ok: bool, summary: str, seconds: float, artifacts: list[str]) -> None:
+        self.query_one(ProgressBar).update(progress=1.0)
+        mark = Text("✓ " if ok else "✗ ", style="green" if ok else "red")
+        lines = Text.assemble(mark, f"{seconds:.1f} s  ", summary)
+        for path in artifacts:
+            lines.append(f"\n  artifact: {path}", style="dim")
+        self.query_one(".result", Static).update(lines)
+
+
+class ActionsPane(VerticalScroll):
+    """Every tool call of the session, newest at the bottom."""
+
+    def start(self, tool: str, args: dict[str, Any]) -> ActionView:
+        view = ActionView(tool, args)
+        self.mount(view)
+        self.scroll_end(animate=False)
+        return view
+
+
+def _one_line(text: str, width: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
