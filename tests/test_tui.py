@@ -53,7 +53,7 @@ async def test_message_runs_the_agent_and_fills_every_pane(embedder):
         await wait_until(pilot, lambda: not app.busy)
         assert app.query_one(MemoryPane).row_count >= 5
         plan = str(app.query_one(PlanPane).render())
-        assert "✓ 1. Write the note" in plan and "▶ 2. Answer" in plan
+        assert "✓ 1. Write the note" in plan and "✓ 2. Answer" in plan
         (action,) = app.query(ActionView)
         assert action.tool == "notes.write"
         assert "Wrote note 'Attention'" in str(action.query_one(".result").render())

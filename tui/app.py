@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from tui.approval import Answer, ApprovalScreen
 from tui.panes import ActionsPane, ActionView, ConversationPane, MemoryPane, PlanPane
@@ -114,17 +115,22 @@ class PonderApp(App[None]):
 
     @work(thread=True, exclusive=True, group="agent")
     def run_agent(self, task: Any, resume: str | None) -> None:
+        worker = get_current_worker()
         try:
             if self.agent is None:
                 self.agent = self.make_agent(self.agent_sink, self.ask_approval)
             result = self.agent.resume(resume) if resume else self.agent.run(task)
-            self.call_from_thread(self.run_done, result.status, result.reason, str(result.report))
         except Exception as exc:  # shown in the status line; the app keeps running
-            self.call_from_thread(self.run_failed, f"{type(exc).__name__}: {exc}")
+            if not worker.is_cancelled:
+                self.call_from_thread(self.run_failed, f"{type(exc).__name__}: {exc}")
+            return
+        if not worker.is_cancelled:  # the app may have closed while the run finished
+            self.call_from_thread(self.run_done, result.status, result.reason, str(result.report))
 
     def agent_sink(self, event: Any) -> None:
         """The event sink, called in the worker thread."""
-        self.call_from_thread(self.on_agent_event, event.to_dict())
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.on_agent_event, event.to_dict())
 
     def ask_approval(self, request: dict[str, Any]) -> Answer:
         """The agent's approver, called in the worker thread: waits for the dialog's answer."""
@@ -135,10 +141,11 @@ class PonderApp(App[None]):
             box["answer"] = False if answer is None else answer
             answered.set()
 
+        worker = get_current_worker()
         self.call_from_thread(self.push_screen, ApprovalScreen(request), record)
         while not answered.wait(0.1):
-            if self.agent is not None and self.agent.cancel.is_set():
-                return False
+            if worker.is_cancelled or (self.agent is not None and self.agent.cancel.is_set()):
+                return False  # the app is closing, or the user cancelled the run
         return box["answer"]
 
     def run_done(self, status: str, reason: str, report: str) -> None:
@@ -152,6 +159,11 @@ class PonderApp(App[None]):
         self.busy = False
         self.last_error = message
         self.refresh_status()
+
+    def on_unmount(self) -> None:
+        # Quitting mid-run: stop the agent at its next step so the process can exit.
+        if self.agent is not None:
+            self.agent.cancel.set()
 
     def action_cancel_run(self) -> None:
         if self.busy and self.agent is not None:
@@ -186,6 +198,7 @@ class PonderApp(App[None]):
                 self.query_one(ConversationPane).add_note(f"reflection: {insight}")
         elif kind == "answer":
             self.query_one(ConversationPane).add_answer(e["text"])
+            self.query_one(PlanPane).step_done()
         elif kind == "error":
             self.last_error = f"{e['where']}: {e['message']}"
         elif kind == "usage":
