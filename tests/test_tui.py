@@ -123,3 +123,37 @@ async def test_errors_show_in_the_status_line_and_the_app_keeps_running(embedder
         assert "the model file is missing" in str(app.query_one("#status").render())
         await send(pilot, "again")  # still accepts input
         await wait_until(pilot, lambda: not app.busy)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_main_screen_snapshot(snap_compare, size):
+    """The main screen with a fixed run, at the smallest supported size and a large one."""
+    from tui.sample import sample_app
+
+    assert snap_compare(sample_app(), terminal_size=size)
+
+
+async def test_history_replays_into_the_panes():
+    """Reopening a run shows its memories, plan, actions and answer."""
+    from tui.sample import sample_app
+
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.query_one(MemoryPane).row_count == 4
+        assert "plan v1" in str(app.query_one(PlanPane).render())
+        assert len(app.query(ActionView)) == 1
+        assert "contaminated" in app.query_one(ConversationPane).query("Markdown")[-1].source
+
+
+@pytest.mark.model
+async def test_one_exchange_with_the_real_embedded_model(local_chat, embedder):
+    """The app, headless, against SmolLM2: a message in, the run ends, the panes filled."""
+    app = PonderApp(factory(embedder, local_chat), approval="auto", steps=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await send(pilot, "Write a note on attention in vision models.")
+        await wait_until(pilot, lambda: not app.busy, timeout=300)
+        assert app.query_one(MemoryPane).row_count >= 3
+        assert "SmolLM2" in str(app.query_one("#status").render())
+        notes = [str(n.render()) for n in app.query_one(ConversationPane).query(".note")]
+        assert any("report:" in n for n in notes)

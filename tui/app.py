@@ -9,6 +9,7 @@ CLI prints and trace.jsonl records.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class PonderApp(App[None]):
 
     CSS_PATH = "ponder.tcss"
     TITLE = "Ponder"
+    AUTO_FOCUS = "#prompt"
     BINDINGS = [
         Binding("ctrl+c", "cancel_run", "Cancel step", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -49,8 +51,12 @@ class PonderApp(App[None]):
         resume: str | None = None,
         history: list[dict[str, Any]] | None = None,
         approval: str = "ask",
+        steps: int = 6,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
+        self.steps = steps  # the step budget of a run started from the chat
+        self.clock = clock
         self.make_agent = make_agent
         self.initial_task = task
         self.resume_id = resume
@@ -84,6 +90,10 @@ class PonderApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # After the first refresh every pane has mounted (the memory table has its columns).
+        self.call_after_refresh(self.begin)
+
+    def begin(self) -> None:
         self.refresh_status()
         for event in self.history:
             self.on_agent_event(event)
@@ -92,7 +102,6 @@ class PonderApp(App[None]):
         elif self.initial_task is not None:
             self.query_one(ConversationPane).add_user(self.initial_task.goal)
             self.start(task=self.initial_task)
-        self.query_one("#prompt", Input).focus()
 
     # --- talking to the agent ---------------------------------------------------------------
 
@@ -105,9 +114,10 @@ class PonderApp(App[None]):
             return
         event.input.value = ""
         self.query_one(ConversationPane).add_user(text)
-        from agents.tasks import TaskSpec
+        from agents.tasks import Budgets, TaskSpec
 
-        self.start(task=TaskSpec(goal=text, approval=self.approval))
+        budgets = Budgets(steps=self.steps)
+        self.start(task=TaskSpec(goal=text, approval=self.approval, budgets=budgets))
 
     def start(self, *, task: Any = None, resume: str | None = None) -> None:
         self.busy = True
@@ -180,7 +190,7 @@ class PonderApp(App[None]):
         if kind == "memory_added":
             self.query_one(MemoryPane).add_memory(e)
         elif kind == "memory_retrieved":
-            self.query_one(MemoryPane).show_retrieved(e["memories"])
+            self.query_one(MemoryPane).show_retrieved(e["memories"], now=self.clock())
         elif kind == "plan_changed":
             self.query_one(PlanPane).set_plan(e["steps"])
         elif kind == "tool_called":
@@ -234,4 +244,6 @@ def run_app(settings: Any, *, task: Any = None, resume: str | None = None) -> No
         return ResearchAgent(settings, sinks=[sink], approver=approver)
 
     history = load_history(settings.runs_dir / resume) if resume else []
-    PonderApp(make_agent, task=task, resume=resume, history=history).run()
+    finished = any(event["type"] == "run_finished" for event in history)
+    # A finished run is only shown; an unfinished one continues from its checkpoint.
+    PonderApp(make_agent, task=task, resume=None if finished else resume, history=history).run()

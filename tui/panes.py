@@ -6,7 +6,6 @@ Each pane turns agent events into widgets and nothing else; the app routes event
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from rich.text import Text
@@ -43,14 +42,16 @@ class ConversationPane(VerticalScroll):
 class MemoryPane(DataTable):
     """The memory stream, newest at the bottom; retrieved memories show their scores."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.created: dict[str, float] = {}
+
     def on_mount(self) -> None:
-        self.cursor_type = "row"
         self.add_column("kind", key="kind", width=11)
         self.add_column("imp", key="imp", width=3)
         self.add_column("age", key="age", width=5)
         self.add_column("score", key="score", width=20)
         self.add_column("text", key="text")
-        self.created: dict[str, float] = {}
 
     def add_memory(self, event: dict[str, Any]) -> None:
         memory_id = event["memory_id"]
@@ -62,9 +63,8 @@ class MemoryPane(DataTable):
         self.add_row(kind, imp, "0s", "", _one_line(event["text"]), key=memory_id)
         self.move_cursor(row=self.row_count - 1)
 
-    def show_retrieved(self, memories: list[dict[str, Any]]) -> None:
+    def show_retrieved(self, memories: list[dict[str, Any]], now: float) -> None:
         """Put each retrieved memory's score terms in its row; clear the others."""
-        now = time.time()
         scored = {m["id"]: m for m in memories}
         for memory_id, created in self.created.items():
             m = scored.get(memory_id)
@@ -136,10 +136,16 @@ class ActionView(Vertical):
         yield Static("", classes="result")
 
     def progress(self, fraction: float, message: str) -> None:
+        if not self.query(ProgressBar):  # not composed yet (a replayed history arrives at once)
+            self.call_after_refresh(self.progress, fraction, message)
+            return
         self.query_one(ProgressBar).update(progress=fraction)
         self.query_one(".result", Static).update(Text(message, style="dim"))
 
     def finish(self, ok: bool, summary: str, seconds: float, artifacts: list[str]) -> None:
+        if not self.query(ProgressBar):
+            self.call_after_refresh(self.finish, ok, summary, seconds, artifacts)
+            return
         self.query_one(ProgressBar).update(progress=1.0)
         mark = Text("✓ " if ok else "✗ ", style="green" if ok else "red")
         lines = Text.assemble(mark, f"{seconds:.1f} s  ", summary)
