@@ -34,6 +34,8 @@ class MemoryAdded(Event):
     kind: str = ""
     text: str = ""
     importance: int | None = None
+    evidence: list[str] = field(default_factory=list)  # the ids a reflection cites
+    artifacts: list[str] = field(default_factory=list)
 
 
 @dataclass

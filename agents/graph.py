@@ -25,7 +25,7 @@ from agents import events as ev
 from agents.actions import action_schema
 from agents.errors import LLMError
 from agents.prompts import render
-from agents.run_state import AgentState, RunContext, Tagged, node, remember
+from agents.run_state import AgentState, RunContext, Tagged, announce, node, remember
 from agents.tasks import suggested_steps
 from memory.importance import ImportanceError, rate_importance
 from memory.planning import NO_TOOL, make_plan, store_plan, supersede_remaining
@@ -142,11 +142,7 @@ def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx.store, steps, run_id=ctx.run_id, version=version, importances=importances
     )
     for record in records:
-        ctx.bus.emit(
-            ev.MemoryAdded(
-                memory_id=record.id, kind="plan", text=record.text, importance=record.importance
-            )
-        )
+        announce(ctx, record)
     ctx.bus.emit(
         ev.PlanChanged(
             version=version,
@@ -312,6 +308,8 @@ def reflect_node(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, A
         return {"errors": state["errors"] + 1}
     for message in outcome.errors:
         ctx.bus.emit(ev.Error(where="reflect", message=message))
+    for record in outcome.stored:
+        announce(ctx, record)
     ctx.bus.emit(
         ev.Reflection(
             questions=outcome.questions,

@@ -140,15 +140,22 @@ def remember(ctx: RunContext, items: list[NewMemory]) -> list[str]:
             for memory, rating in zip(fresh, ratings, strict=True):
                 memory.importance = rating
     for record in ctx.store.add_many(fresh):
-        ctx.bus.emit(
-            ev.MemoryAdded(
-                memory_id=record.id,
-                kind=record.kind.value,
-                text=record.text,
-                importance=record.importance,
-            )
-        )
+        announce(ctx, record)
     return [m.id for m in items]
+
+
+def announce(ctx: RunContext, record: Any) -> None:
+    """Emit a MemoryAdded event for a stored memory record."""
+    ctx.bus.emit(
+        ev.MemoryAdded(
+            memory_id=record.id,
+            kind=record.kind.value,
+            text=record.text,
+            importance=record.importance,
+            evidence=list(record.evidence),
+            artifacts=[str(a) for a in record.artifacts],
+        )
+    )
 
 
 class Tagged:

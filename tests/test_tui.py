@@ -157,3 +157,30 @@ async def test_one_exchange_with_the_real_embedded_model(local_chat, embedder):
         assert "SmolLM2" in str(app.query_one("#status").render())
         notes = [str(n.render()) for n in app.query_one(ConversationPane).query(".note")]
         assert any("report:" in n for n in notes)
+
+
+async def test_memory_filter_and_detail_view_with_the_evidence_tree():
+    """Filtering keeps one kind; selecting a reflection shows the memories it cites."""
+    from textual.widgets import Tree
+
+    from tui.detail import MemoryDetailScreen
+    from tui.sample import sample_app
+
+    app = sample_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(MemoryPane)
+        app.query_one("#memory-filter").value = "kind:reflection"
+        await pilot.pause()
+        assert pane.row_count == 1
+        pane.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MemoryDetailScreen))
+        tree = app.screen.query_one(Tree)
+        cited = [str(node.label) for node in tree.root.children]
+        assert any("notes.write result" in label for label in cited)
+        assert any("New research task" in label for label in cited)
+        await pilot.press("escape")
+        app.query_one("#memory-filter").value = ""
+        await pilot.pause()
+        assert pane.row_count == 4

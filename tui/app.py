@@ -18,10 +18,11 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from tui.approval import Answer, ApprovalScreen
+from tui.detail import MemoryDetailScreen
 from tui.panes import ActionsPane, ActionView, ConversationPane, MemoryPane, PlanPane
 
 # Builds the agent with the app's event sink and approver (tests pass a scripted one).
@@ -81,6 +82,9 @@ class PonderApp(App[None]):
                 )
             with TabbedContent(id="tabs", initial="memory"):
                 with TabPane("Memory", id="memory"):
+                    yield Input(
+                        placeholder="filter: words, or kind:reflection …", id="memory-filter"
+                    )
                     yield MemoryPane(id="memories")
                 with TabPane("Plan", id="plan"):
                     yield PlanPane(id="plan-view")
@@ -105,7 +109,36 @@ class PonderApp(App[None]):
 
     # --- talking to the agent ---------------------------------------------------------------
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "memory-filter":
+            self.query_one(MemoryPane).set_filter(event.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        memory = self.query_one(MemoryPane).memories.get(str(event.row_key.value))
+        if memory is not None:
+            self.push_screen(MemoryDetailScreen(memory, self.find_memory))
+
+    def find_memory(self, memory_id: str) -> dict[str, Any] | None:
+        """A memory by id: from this session's events, else from the agent's store."""
+        known = self.query_one(MemoryPane).memories.get(memory_id)
+        if known is not None or self.agent is None:
+            return known
+        records = self.agent.store.get_many([memory_id], missing_ok=True)
+        if not records:
+            return None
+        r = records[0]
+        return {
+            "memory_id": r.id,
+            "kind": r.kind.value,
+            "text": r.text,
+            "importance": r.importance,
+            "evidence": r.evidence,
+            "artifacts": r.artifacts,
+        }
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "prompt":
+            return
         text = event.value.strip()
         if not text:
             return

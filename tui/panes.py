@@ -40,11 +40,19 @@ class ConversationPane(VerticalScroll):
 
 
 class MemoryPane(DataTable):
-    """The memory stream, newest at the bottom; retrieved memories show their scores."""
+    """The memory stream, newest at the bottom; retrieved memories show their scores.
+
+    `set_filter("kind:reflection gsm8k")` keeps the rows of one kind whose text contains the
+    rest (case-insensitive); every memory stays known, so clearing the filter restores them.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", **kwargs)
-        self.created: dict[str, float] = {}
+        self.memories: dict[str, dict[str, Any]] = {}  # memory_added events by id, in order
+        self.scores: dict[str, dict[str, Any]] = {}  # the last retrieval's terms by id
+        self.kind_filter = ""
+        self.text_filter = ""
+        self.now = 0.0
 
     def on_mount(self) -> None:
         self.add_column("kind", key="kind", width=11)
@@ -54,31 +62,57 @@ class MemoryPane(DataTable):
         self.add_column("text", key="text")
 
     def add_memory(self, event: dict[str, Any]) -> None:
-        memory_id = event["memory_id"]
-        if memory_id in self.created:
+        if event["memory_id"] in self.memories:
             return
-        self.created[memory_id] = event["at"]
-        kind = Text(event["kind"], style=KIND_COLOURS.get(event["kind"], "white"))
-        imp = "?" if event.get("importance") is None else str(event["importance"])
-        self.add_row(kind, imp, "0s", "", _one_line(event["text"]), key=memory_id)
-        self.move_cursor(row=self.row_count - 1)
+        self.memories[event["memory_id"]] = event
+        self.now = max(self.now, event["at"])
+        if self._shown(event):
+            self._add_row(event)
+            self.move_cursor(row=self.row_count - 1)
 
     def show_retrieved(self, memories: list[dict[str, Any]], now: float) -> None:
         """Put each retrieved memory's score terms in its row; clear the others."""
-        scored = {m["id"]: m for m in memories}
-        for memory_id, created in self.created.items():
-            m = scored.get(memory_id)
-            cell = (
-                Text(
-                    f"{m['total']:.2f} r{m['recency']:.1f} i{m['importance']:.1f} "
-                    f"v{m['relevance']:.1f}",
-                    style="bold reverse",
-                )
-                if m
-                else ""
-            )
-            self.update_cell(memory_id, "score", cell)
-            self.update_cell(memory_id, "age", _age(now - created))
+        self.scores = {m["id"]: m for m in memories}
+        self.now = now
+        for memory_id in self.rows:
+            self.update_cell(memory_id, "score", self._score(memory_id.value))
+            self.update_cell(memory_id, "age", self._age(memory_id.value))
+
+    def set_filter(self, query: str) -> None:
+        words = query.split()
+        kinds = [w.removeprefix("kind:") for w in words if w.startswith("kind:")]
+        self.kind_filter = kinds[0] if kinds else ""
+        self.text_filter = " ".join(w for w in words if not w.startswith("kind:")).lower()
+        self.clear()
+        for event in self.memories.values():
+            if self._shown(event):
+                self._add_row(event)
+
+    def _shown(self, event: dict[str, Any]) -> bool:
+        if self.kind_filter and event["kind"] != self.kind_filter:
+            return False
+        return self.text_filter in event["text"].lower()
+
+    def _add_row(self, event: dict[str, Any]) -> None:
+        memory_id = event["memory_id"]
+        kind = Text(event["kind"], style=KIND_COLOURS.get(event["kind"], "white"))
+        imp = "?" if event.get("importance") is None else str(event["importance"])
+        text = _one_line(event["text"])
+        if event.get("evidence"):
+            text += f"  [cites {len(event['evidence'])}]"
+        self.add_row(kind, imp, self._age(memory_id), self._score(memory_id), text, key=memory_id)
+
+    def _score(self, memory_id: str) -> Text | str:
+        m = self.scores.get(memory_id)
+        if m is None:
+            return ""
+        return Text(
+            f"{m['total']:.2f} r{m['recency']:.1f} i{m['importance']:.1f} v{m['relevance']:.1f}",
+            style="bold reverse",
+        )
+
+    def _age(self, memory_id: str) -> str:
+        return _age(max(0.0, self.now - self.memories[memory_id]["at"]))
 
 
 class PlanPane(Static):

@@ -60,7 +60,10 @@ def sample_history() -> list[dict[str, Any]]:
             "seconds": 0.1,
         },
         memory(3, "tool_result", "notes.write result: Wrote note 'GSM8K contamination'", 8, 570),
-        memory(4, "reflection", "GSM8K answers look memorised; prefer a held-out set.", 9, 60),
+        dict(
+            memory(4, "reflection", "GSM8K answers look memorised; prefer a held-out set.", 9, 60),
+            evidence=["m3", "m1"],
+        ),
         {"type": "memory_retrieved", "at": NOW, "query": "GSM8K", "memories": retrieved},
         {
             "type": "usage",

@@ -1,0 +1,68 @@
+"""The memory detail view: full text and fields, the evidence chain as a tree, artifacts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static, Tree
+
+# Finds a memory (a memory_added event's fields) by id, or None.
+Lookup = Callable[[str], dict[str, Any] | None]
+
+
+class MemoryDetailScreen(ModalScreen[None]):
+    """One memory in full; Escape closes it."""
+
+    BINDINGS = [("escape", "dismiss", "Close")]
+
+    def __init__(self, memory: dict[str, Any], lookup: Lookup) -> None:
+        super().__init__()
+        self.memory = memory
+        self.lookup = lookup
+
+    def compose(self) -> ComposeResult:
+        m = self.memory
+        with VerticalScroll(id="detail"):
+            header = Text.assemble(
+                (m["kind"], "bold"),
+                f"  {m['memory_id']}  importance ",
+                str(m.get("importance") if m.get("importance") else "?"),
+            )
+            yield Static(header)
+            yield Static(m["text"], id="detail-text")
+            if m.get("evidence"):
+                tree: Tree[str] = Tree("evidence", id="detail-evidence")
+                tree.root.expand()
+                self._grow(tree.root, m["evidence"], seen={m["memory_id"]})
+                yield tree
+            for artifact in m.get("artifacts", []):
+                yield Static(_artifact(Path(artifact)), classes="artifact")
+
+    def _grow(self, node: Any, ids: list[str], seen: set[str]) -> None:
+        for memory_id in ids:
+            cited = self.lookup(memory_id)
+            if cited is None:
+                node.add_leaf(f"{memory_id} (not found)")
+                continue
+            child = node.add(f"{cited['kind']}: {cited['text'][:120]}", expand=True)
+            if memory_id not in seen and cited.get("evidence"):
+                self._grow(child, cited["evidence"], seen | {memory_id})
+
+
+def _artifact(path: Path) -> Text:
+    """An artifact's path, with a JSON file pretty-printed (images are shown as their path)."""
+    text = Text(f"artifact: {path}", style="bold")
+    if path.suffix == ".json" and path.is_file() and path.stat().st_size < 20_000:
+        try:
+            body = json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=2)
+        except (OSError, ValueError) as exc:
+            body = f"(could not read: {exc})"
+        text.append("\n" + body, style="")
+    return text
