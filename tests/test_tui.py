@@ -184,3 +184,25 @@ async def test_memory_filter_and_detail_view_with_the_evidence_tree():
         app.query_one("#memory-filter").value = ""
         await pilot.pause()
         assert pane.row_count == 4
+
+
+async def test_approval_with_edited_arguments_runs_the_tool_with_the_edits(embedder):
+    """Editing the JSON in the dialog changes what the tool receives; bad JSON is refused."""
+    from textual.widgets import TextArea
+
+    chat = ScriptedChat([dict(WRITE), dict(FINISH)], plan=PLAN)
+    app = PonderApp(factory(embedder, chat), approval="ask")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "Write a note on attention.")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        editor = app.screen.query_one(TextArea)
+        editor.text = "{not json"
+        await pilot.click("#approve")
+        assert "not valid JSON" in str(app.screen.query_one("#approval-error").render())
+        editor.text = '{"title": "Edited title", "text": "Edited body."}'
+        await pilot.pause(0.5)  # a button ignores a second press while it shows the first
+        await pilot.click("#approve")
+        await wait_until(pilot, lambda: not app.busy)
+        (action,) = app.query(ActionView)
+        assert action.args == {"title": "Edited title", "text": "Edited body."}
+        assert "Edited title" in str(action.query_one(".result").render())
