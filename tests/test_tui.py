@@ -14,6 +14,7 @@ from tests.scripted_chat import ScriptedChat
 from tools.registry import Registry, ToolContext, ToolResult, tool
 from tui.app import PonderApp
 from tui.approval import ApprovalScreen
+from tui.artifacts import ArtifactScreen
 from tui.panes import ActionView, ConversationPane, MemoryPane, PlanPane
 
 WRITE = {"tool": "notes.write", "args": {"title": "Attention", "text": "SE, CBAM and ViT."}}
@@ -60,6 +61,11 @@ async def test_message_runs_the_agent_and_fills_every_pane(embedder):
         markdown = app.query_one(ConversationPane).query("Markdown")
         assert markdown and "a note" in markdown[-1].source
         assert "tokens" in str(app.query_one("#status").render())
+        app.action_show_tab("actions")
+        await pilot.pause()
+        await pilot.click("ArtifactButton")
+        await wait_until(pilot, lambda: isinstance(app.screen, ArtifactScreen))
+        assert "SE, CBAM and ViT." in str(app.screen.query_one("#artifact-body").render())
 
 
 @pytest.mark.parametrize("button", ["approve", "deny"])
@@ -206,3 +212,21 @@ async def test_approval_with_edited_arguments_runs_the_tool_with_the_edits(embed
         (action,) = app.query(ActionView)
         assert action.args == {"title": "Edited title", "text": "Edited body."}
         assert "Edited title" in str(action.query_one(".result").render())
+
+
+def test_artifacts_render_as_image_json_or_path(tmp_path, monkeypatch):
+    """PNG as half-block cells, JSON pretty-printed, a missing file said so; NO_COLOR: path."""
+    from PIL import Image
+
+    from tui.artifacts import render_artifact
+
+    image = tmp_path / "plot.png"
+    Image.new("RGB", (40, 20), (255, 0, 0)).save(image)
+    drawn = render_artifact(image, width=20)
+    assert drawn.plain.count("▀") == 20 * 5  # 40x20 scaled to 20x10: 5 rows of 2 pixels
+    data = tmp_path / "result.json"
+    data.write_text('{"accuracy": 0.91, "classes": [1, 2]}')
+    assert '"accuracy": 0.91' in render_artifact(data).code
+    assert "missing" in render_artifact(tmp_path / "gone.png").plain
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "plot.png" in render_artifact(image).plain

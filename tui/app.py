@@ -18,12 +18,29 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 from textual.worker import get_current_worker
 
 from tui.approval import Answer, ApprovalScreen
+from tui.artifacts import ArtifactScreen
 from tui.detail import MemoryDetailScreen
-from tui.panes import ActionsPane, ActionView, ConversationPane, MemoryPane, PlanPane
+from tui.panes import (
+    ActionsPane,
+    ActionView,
+    ArtifactButton,
+    ConversationPane,
+    MemoryPane,
+    PlanPane,
+)
 
 # Builds the agent with the app's event sink and approver (tests pass a scripted one).
 AgentFactory = Callable[[Callable[[Any], None], Callable[[dict[str, Any]], Answer]], Any]
@@ -108,6 +125,10 @@ class PonderApp(App[None]):
             self.start(task=self.initial_task)
 
     # --- talking to the agent ---------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if isinstance(event.button, ArtifactButton):
+            self.push_screen(ArtifactScreen(event.button.path))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "memory-filter":

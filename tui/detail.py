@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static, Tree
+
+from tui.artifacts import render_artifact
 
 # Finds a memory (a memory_added event's fields) by id, or None.
 Lookup = Callable[[str], dict[str, Any] | None]
@@ -43,7 +44,8 @@ class MemoryDetailScreen(ModalScreen[None]):
                 self._grow(tree.root, m["evidence"], seen={m["memory_id"]})
                 yield tree
             for artifact in m.get("artifacts", []):
-                yield Static(_artifact(Path(artifact)), classes="artifact")
+                yield Static(Text(f"artifact: {artifact}", style="bold"))
+                yield Static(render_artifact(Path(artifact)), classes="artifact")
 
     def _grow(self, node: Any, ids: list[str], seen: set[str]) -> None:
         for memory_id in ids:
@@ -54,15 +56,3 @@ class MemoryDetailScreen(ModalScreen[None]):
             child = node.add(f"{cited['kind']}: {cited['text'][:120]}", expand=True)
             if memory_id not in seen and cited.get("evidence"):
                 self._grow(child, cited["evidence"], seen | {memory_id})
-
-
-def _artifact(path: Path) -> Text:
-    """An artifact's path, with a JSON file pretty-printed (images are shown as their path)."""
-    text = Text(f"artifact: {path}", style="bold")
-    if path.suffix == ".json" and path.is_file() and path.stat().st_size < 20_000:
-        try:
-            body = json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=2)
-        except (OSError, ValueError) as exc:
-            body = f"(could not read: {exc})"
-        text.append("\n" + body, style="")
-    return text

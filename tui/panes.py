@@ -6,12 +6,13 @@ Each pane turns agent events into widgets and nothing else; the app routes event
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
+from textual.widgets import Button, DataTable, Label, Markdown, ProgressBar, Static
 
 KIND_COLOURS = {
     "observation": "cyan",
@@ -182,10 +183,17 @@ class ActionView(Vertical):
             return
         self.query_one(ProgressBar).update(progress=1.0)
         mark = Text("✓ " if ok else "✗ ", style="green" if ok else "red")
-        lines = Text.assemble(mark, f"{seconds:.1f} s  ", summary)
+        self.query_one(".result", Static).update(Text.assemble(mark, f"{seconds:.1f} s  ", summary))
         for path in artifacts:
-            lines.append(f"\n  artifact: {path}", style="dim")
-        self.query_one(".result", Static).update(lines)
+            self.mount(ArtifactButton(path))
+
+
+class ArtifactButton(Button):
+    """Opens one artifact of a tool call (the app handles the press)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"open {Path(path).name}", classes="artifact")
+        self.path = Path(path)
 
 
 class ActionsPane(VerticalScroll):
