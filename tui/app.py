@@ -84,6 +84,8 @@ class PonderApp(App[None]):
         self.busy = False
         self.tokens = 0
         self.llm_seconds = 0.0
+        self.run_started: float | None = None
+        self.run_ended = 0.0
         self.model = "-"
         self.last_error = ""
         self.actions: dict[str, ActionView] = {}
@@ -175,6 +177,8 @@ class PonderApp(App[None]):
 
     def start(self, *, task: Any = None, resume: str | None = None) -> None:
         self.busy = True
+        self.tokens, self.llm_seconds = 0, 0.0  # the footer counts this run's cost
+        self.run_started = self.clock()
         self.run_agent(task, resume)
 
     @work(thread=True, exclusive=True, group="agent")
@@ -214,6 +218,7 @@ class PonderApp(App[None]):
 
     def run_done(self, status: str, reason: str, report: str) -> None:
         self.busy = False
+        self.run_ended = self.clock()
         if status != "finished":
             self.query_one(ConversationPane).add_note(f"run {status}: {reason}")
         self.query_one(ConversationPane).add_note(f"report: {report}")
@@ -221,6 +226,7 @@ class PonderApp(App[None]):
 
     def run_failed(self, message: str) -> None:
         self.busy = False
+        self.run_ended = self.clock()
         self.last_error = message
         self.refresh_status()
 
@@ -272,11 +278,15 @@ class PonderApp(App[None]):
         self.refresh_status()
 
     def refresh_status(self) -> None:
-        memories = self.query_one(MemoryPane).row_count
+        memories = len(self.query_one(MemoryPane).memories)
         state = "working…" if self.busy else "idle"
+        elapsed = "-"
+        if self.run_started is not None:
+            end = self.clock() if self.busy else self.run_ended
+            elapsed = f"{end - self.run_started:.0f} s"
         line = (
-            f"{self.model} · {self.tokens} tokens · {self.llm_seconds:.1f} s in the LLM · "
-            f"{memories} memories this session · {state}"
+            f"{self.model} · run: {self.tokens} tokens, {self.llm_seconds:.1f} s in the LLM, "
+            f"{elapsed} · {memories} memories this session · {state}"
         )
         if self.last_error:
             line += f"\nlast error: {self.last_error}"
