@@ -37,6 +37,7 @@ MAX_LLM_ERRORS = 3  # LLM failures (in any nodes) after which a run gives up
 RETRIEVE_K = 8
 # Room for a tool's arguments (a note's body is at most 1500 characters) or a final answer.
 ACT_MAX_TOKENS = 700
+ANSWER_MAX_TOKENS = 120  # "one or two sentences"
 
 
 @node
@@ -169,6 +170,8 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     last_step = not plan_records or state["plan_index"] >= len(plan_records) - 1
     last = state.get("last_result") or {}
     may_replan = ctx.task.replan == "model" or (bool(last) and not last.get("ok"))
+    if expected == NO_TOOL and last_step and not may_replan:
+        return _answer(state, ctx)  # the only move left is the answer: ask for it as text
     schema = action_schema(
         {} if expected == NO_TOOL and last_step else ctx.tools,
         expected_tool=expected,
@@ -417,6 +420,34 @@ def build_graph() -> StateGraph:
     graph.add_edge("reflect", "retrieve")
     graph.add_edge("finish", END)
     return graph
+
+
+def _answer(state: AgentState, ctx: RunContext) -> dict[str, Any]:
+    """The final answer in plain text: small models write a far better sentence than the
+    same answer squeezed into a JSON string field."""
+    prompt = render(
+        "agent",
+        "answer",
+        persona=ctx.task.persona,
+        goal=ctx.task.goal,
+        memories=[r.text for r in ctx.store.get_many(state["retrieved_ids"], missing_ok=True)],
+        last_result=_last_summary(state),
+    )
+    try:
+        reply = ctx.chat.chat(
+            [{"role": "user", "content": prompt}],
+            None,
+            purpose="answer",
+            max_tokens=ANSWER_MAX_TOKENS,
+        )
+    except LLMError as exc:
+        ctx.bus.emit(ev.Error(where="answer", message=str(exc)))
+        return {"errors": state["errors"] + 1, "pending": None}
+    answer = reply.text.strip()
+    if not answer:
+        ctx.bus.emit(ev.Error(where="answer", message="the model returned an empty answer"))
+        return {"errors": state["errors"] + 1, "pending": None}
+    return {"pending": {"tool": "finish", "answer": answer}}
 
 
 def _current_step_id(state: AgentState) -> list[str]:

@@ -51,7 +51,16 @@ class ScriptedChat:
                 ]
             }
         else:
-            kind, parsed = "text", None
+            # A plain-text request is the final answer: the next scripted finish supplies it.
+            kind, parsed = "answer", None
+            action = self.actions.pop(0) if self.actions else {"answer": "done"}
+            self.calls.append(kind)
+            return Reply(
+                text=action.get("answer", "done"),
+                usage=Usage(100, 20),
+                latency_s=0.01,
+                model="scripted",
+            )
         self.calls.append(kind)
         return Reply(
             text=str(parsed), parsed=parsed, usage=Usage(100, 20), latency_s=0.01, model="scripted"
