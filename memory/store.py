@@ -350,16 +350,6 @@ class MemoryStore:
             raise MemoryNotFound(memory_id)
         return row[0]
 
-    def top_ids_by(self, column: str, n: int) -> list[str]:
-        """The n ids with the highest `last_accessed` or `importance` (index scans)."""
-        if column not in ("last_accessed", "importance"):
-            raise ValueError(f"cannot rank by {column!r}")
-        sql = f"SELECT id FROM memories ORDER BY {column} DESC LIMIT ?"
-        return [row[0] for row in self.db.execute(sql, (n,))]
-
-    def all_records(self) -> list[MemoryRecord]:
-        return [_record(row) for row in self.db.execute("SELECT * FROM memories ORDER BY seq")]
-
     def scalars(self, memory_ids: Sequence[str] | None = None) -> list[ScalarRow]:
         """(id, kind, last_accessed, importance) of the given memories, or of all by seq.
 
