@@ -456,12 +456,7 @@ def _current_step_id(state: AgentState) -> list[str]:
 
 
 def _current_step(ctx: RunContext, state: AgentState) -> str:
-    ids = state.get("plan_ids") or []
-    if not ids:
-        return ""
-    record = ctx.store.get_many(
-        [ids[min(state.get("plan_index", 0), len(ids) - 1)]], missing_ok=True
-    )
+    record = ctx.store.get_many(_current_step_id(state), missing_ok=True)
     return record[0].meta.get("step", "") if record else ""
 
 

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agents.config import ponder_home
 from agents.errors import LLMOutputError
 from agents.llm import (
     Message,
@@ -60,7 +61,7 @@ class LocalChat:
         if quantize not in ("int8", "none"):
             raise ValueError(f"quantize must be 'int8' or 'none', got {quantize!r}")
         self.model_ref = model
-        self.cache_dir = cache_dir or Path.home() / ".ponder" / "models"
+        self.cache_dir = cache_dir or ponder_home() / "models"
         self.quantize = quantize
         self.threads = threads
         self.max_new_tokens = max_new_tokens

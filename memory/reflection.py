@@ -146,7 +146,7 @@ def reflect(
     if accepted:
         try:
             ratings = list(rate_importance(chat, [text for text, _ in accepted]))
-        except (ImportanceError, ValueError) as exc:
+        except ImportanceError as exc:
             outcome.errors.append(f"rating the insights failed: {exc}")
     new = [
         NewMemory(

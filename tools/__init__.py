@@ -58,6 +58,7 @@ def call(
     Artifacts go to `artifact_dir`, by default a new folder under $PONDER_HOME/runs/calls/.
     """
     if artifact_dir is None:
+        # agents.config.ponder_home says the same; tools may not import agents.
         home = Path(os.environ.get("PONDER_HOME") or Path.home() / ".ponder").expanduser()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         artifact_dir = home / "runs" / "calls" / f"{stamp}-{name}"
