@@ -1,4 +1,4 @@
-"""Visual attention as plug-in modules: the survey's catalog, 36 modules, a CNN to insert them in."""
+"""Visual attention as plug-in modules: the survey's catalog, 36 modules, and a CNN to test them."""
 
 from methods.attention.base import (
     AttentionModule,

@@ -211,6 +211,6 @@ register(
     category="clustering",
     paper="Li et al. 2019, Expectation-Maximization Attention Networks for Semantic Segmentation",
     year=2019,
-    formula="E: z_nk = softmax_k(x_n^T mu_k); M: mu_k = sum_n z_nk x_n / sum_n z_nk; y = x + BN(W z mu)",
+    formula="E: z = softmax_k(x_n^T mu_k); M: mu_k = sum_n z_nk x_n / sum_n z_nk; y = x+BN(W z mu)",
     invariance="token_perm_equivariant",
 )(ExpectationMaximizationAttention)

@@ -210,7 +210,7 @@ def _coord(channels: int, **kw: Any) -> AttentionModule:
     category="spatial",
     paper="Woo et al. 2018, CBAM: Convolutional Block Attention Module",
     year=2018,
-    formula="x' = x * sigmoid(MLP(AvgP x) + MLP(MaxP x)); y = x' * sigmoid(conv7([avg_c x'; max_c x']))",
+    formula="x' = x*sigmoid(MLP(avg x)+MLP(max x)); y = x'*sigmoid(conv7([avg_c x'; max_c x']))",
     source="timm",
 )
 def _cbam(channels: int, **kw: Any) -> AttentionModule:
