@@ -30,7 +30,7 @@ from agents.report import write_report
 from agents.run_state import MeteredChat, RunContext
 from agents.tasks import TaskError, TaskSpec, check_expectations, load_task
 from memory.reflection import ReflectionConfig
-from memory.retrieval import Retriever
+from memory.retrieval import Retriever, Weights
 from memory.store import MemoryStore
 
 # Answers an approval request {"tool", "args"}: True, False, or {"args": {...}} (approve edited).
@@ -64,6 +64,16 @@ def open_memory(settings: Settings, embedder: Any = None) -> MemoryStore:
 
         embedder = SentenceEmbedder(resolve_embedding_model(settings.embeddings.model).path)
     return MemoryStore(settings.home / "memory", embedder)
+
+
+def make_retriever(settings: Settings, store: MemoryStore) -> Retriever:
+    """A retriever over `store` with the configured weights and relevance pool."""
+    r = settings.retrieval
+    return Retriever(
+        store,
+        weights=Weights(r.recency, r.importance, r.relevance),
+        relevance_pool=r.relevance_pool or None,
+    )
 
 
 class ResearchAgent:
@@ -175,7 +185,7 @@ class ResearchAgent:
             task=spec,
             chat=meter,
             store=self.store,
-            retriever=Retriever(self.store),
+            retriever=make_retriever(self.settings, self.store),
             tools=tools,
             registry=self.registry,
             bus=bus,

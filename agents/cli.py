@@ -370,9 +370,9 @@ def memory_list(
 @click.pass_context
 def memory_search(ctx: click.Context, query: str, k: int) -> None:
     """Retrieve the memories that best fit QUERY, with their scores (updates last access)."""
-    from memory.retrieval import Retriever
+    from agents.agent import make_retriever
 
-    for scored in Retriever(_store(ctx)).retrieve(query, k=k):
+    for scored in make_retriever(_settings(ctx), _store(ctx)).retrieve(query, k=k):
         click.echo(_memory_line(scored.record, scored))
 
 
@@ -399,10 +399,10 @@ def memory_forget(ctx: click.Context, memory_id: str) -> None:
 @click.pass_context
 def memory_reflect(ctx: click.Context) -> None:
     """Rate unrated memories, then reflect on the recent ones now (whatever the threshold)."""
+    from agents.agent import make_retriever
     from agents.llm import make_chat_model
     from memory.importance import rate_importance
     from memory.reflection import reflect
-    from memory.retrieval import Retriever
 
     store = _store(ctx)
     chat = make_chat_model(_settings(ctx))
@@ -413,7 +413,7 @@ def memory_reflect(ctx: click.Context) -> None:
         ):
             store.set_importance(record.id, rating)
         click.echo(f"rated {len(unrated)} memories that were marked for re-scoring")
-    outcome = reflect(store, Retriever(store), chat)
+    outcome = reflect(store, make_retriever(_settings(ctx), store), chat)
     for question in outcome.questions:
         click.echo(f"question: {question}")
     for record in outcome.stored:

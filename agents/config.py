@@ -62,12 +62,23 @@ class EmbeddingSettings(_Section):
     model: str | None = None
 
 
+class RetrievalSettings(_Section):
+    # The weights of the paper's score; Park et al. use 1/1/1.
+    recency: float = Field(default=1.0, ge=0)
+    importance: float = Field(default=1.0, ge=0)
+    relevance: float = Field(default=1.0, ge=0)
+    # The score ranks this many memories nearest the query; 0 scores the whole stream, as the
+    # paper does (memory/retrieval.py says why that is not the default).
+    relevance_pool: int = Field(default=30, ge=0)
+
+
 class Settings(_Section):
     home: Path
     llm: LLMSettings = Field(default_factory=LLMSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     @property
     def config_path(self) -> Path:

@@ -63,3 +63,24 @@ def test_masked_settings_hide_the_api_key(monkeypatch):
     shown = settings.masked()
     assert shown["openai"]["api_key"] == "...1234"
     assert "very-secret" not in str(shown) and "very-secret" not in repr(settings)
+
+
+def test_retrieval_settings_reach_the_retriever(ponder_home):
+    from agents.agent import make_retriever
+    from memory.retrieval import RELEVANCE_POOL, Weights
+
+    assert make_retriever(load_settings(), None).relevance_pool == RELEVANCE_POOL
+    ponder_home.mkdir()
+    (ponder_home / "config.toml").write_text(
+        "[retrieval]\nrecency = 0.5\nimportance = 2\nrelevance_pool = 0\n"
+    )
+    retriever = make_retriever(load_settings(), None)
+    assert retriever.weights == Weights(0.5, 2.0, 1.0)
+    assert retriever.relevance_pool is None  # 0: the paper's score over the whole stream
+
+
+def test_negative_retrieval_weight_is_an_error(ponder_home):
+    ponder_home.mkdir()
+    (ponder_home / "config.toml").write_text("[retrieval]\nrecency = -1\n")
+    with pytest.raises(ConfigError, match="retrieval.recency"):
+        load_settings()

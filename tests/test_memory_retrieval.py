@@ -84,7 +84,7 @@ def test_candidate_union_matches_exact_scoring_on_a_small_store(store):
             for i in range(60)
         ]
     )
-    retriever = Retriever(store, candidates_per_term=40)
+    retriever = Retriever(store, relevance_pool=None, candidates_per_term=40)
     exact = retriever.retrieve("topic 3", k=10, now=100.0, touch=False, exact=True)
     union = retriever.retrieve("topic 3", k=10, now=100.0, touch=False, exact=False)
     overlap = {s.record.id for s in exact} & {s.record.id for s in union}
@@ -137,7 +137,7 @@ def test_retrieve_vector_is_retrieve_on_the_embedded_query(store):
 
 def test_union_scores_candidates_exactly_as_exact_retrieval_does(synthetic):
     # Global normalisation: a memory's terms do not depend on which candidates were gathered.
-    retriever = Retriever(synthetic, candidates_per_term=20)
+    retriever = Retriever(synthetic, relevance_pool=None, candidates_per_term=20)
     now = 250 * HOUR
     for seed in range(5):
         query = unit_rows(1, seed=100 + seed)[0]
@@ -155,7 +155,7 @@ def test_union_scores_candidates_exactly_as_exact_retrieval_does(synthetic):
 def test_union_without_relevance_is_exact(synthetic, weights):
     # The recency-and-importance list is exact (read off the index per importance level), so
     # with relevance weighted 0 the union must return exactly what scoring everything returns.
-    retriever = Retriever(synthetic, weights=weights, candidates_per_term=12)
+    retriever = Retriever(synthetic, weights=weights, relevance_pool=None, candidates_per_term=12)
     query = unit_rows(1, seed=7)[0]
     now = 250 * HOUR
     exact = retriever.retrieve_vector(query, k=10, now=now, touch=False, exact=True)
@@ -164,7 +164,7 @@ def test_union_without_relevance_is_exact(synthetic, weights):
 
 
 def test_union_agrees_with_exact_on_random_queries(synthetic):
-    retriever = Retriever(synthetic, candidates_per_term=40)
+    retriever = Retriever(synthetic, relevance_pool=None, candidates_per_term=40)
     now = 250 * HOUR
     shares = []
     for seed in range(10):
@@ -200,3 +200,73 @@ def test_empty_store_returns_nothing(tmp_path):
     assert Retriever(empty).retrieve_vector(query, exact=True) == []
     assert Retriever(empty).retrieve_vector(query, exact=False) == []
     empty.close()
+
+
+def at_similarity(query: np.ndarray, similarity: float, seed: int) -> np.ndarray:
+    """A unit vector whose cosine similarity to the unit `query` is exactly `similarity`."""
+    other = unit_rows(1, dim=query.size, seed=seed)[0]
+    other -= (other @ query) * query
+    other /= np.linalg.norm(other)
+    return similarity * query + np.sqrt(1 - similarity**2) * other
+
+
+@pytest.fixture
+def six_weeks(tmp_path):
+    """An old finding and a stale/newest pair of versions, under a busy day of loosely related
+    memories and 200 unrelated ones: what a long project's stream looks like to one question."""
+    from memory.store import MemoryStore
+
+    query = unit_rows(1, dim=16, seed=100)[0]
+    now = 42 * 24 * HOUR
+    rows = [  # (similarity to the query, importance, age in hours)
+        (0.90, 8, 21 * 24),  # the finding, three weeks old
+        (0.80, 8, 20 * 24),  # a fact's stale version
+        (0.78, 8, 5 * 24),  # and its newest version
+    ]
+    rows += [(0.55 + 0.01 * n, 5, 1 + n) for n in range(15)]  # today: plans and chat on the topic
+    rows += [(0.0, 2, 1 + n % 48) for n in range(200)]  # unrelated bookkeeping
+    vectors = np.stack([at_similarity(query, sim, seed=n) for n, (sim, _, _) in enumerate(rows)])
+    store = MemoryStore(tmp_path / "six-weeks", embedder=None)
+    added = store.add_many(
+        [
+            NewMemory(f"memory {n}", Kind.OBSERVATION, importance=imp, created=now - age * HOUR)
+            for n, (_, imp, age) in enumerate(rows)
+        ],
+        vectors=vectors.astype(np.float32),
+    )
+    yield store, query, now, [a.id for a in added[:3]]
+    store.close()
+
+
+def test_relevance_pool_finds_an_old_finding_that_recency_buries_in_the_paper_score(six_weeks):
+    store, query, now, (finding, _, _) = six_weeks
+    kw = {"k": 5, "now": now, "touch": False, "exact": True}
+    pooled = Retriever(store, relevance_pool=10).retrieve_vector(query, **kw)
+    paper = Retriever(store, relevance_pool=None).retrieve_vector(query, **kw)
+    assert finding in [s.record.id for s in pooled[:2]]  # beside the newer related fact
+    assert finding not in [s.record.id for s in paper]
+
+
+def test_relevance_pool_ranks_the_newest_version_of_a_fact_above_the_stale_one(six_weeks):
+    store, query, now, (_, stale, newest) = six_weeks
+    for exact in (True, False):
+        top = Retriever(store, relevance_pool=10).retrieve_vector(
+            query, 5, now=now, touch=False, exact=exact
+        )
+        ranked = [s.record.id for s in top]
+        assert ranked.index(newest) < ranked.index(stale)
+
+
+def test_relevance_pool_scores_only_the_nearest_memories(synthetic):
+    query = unit_rows(1, seed=9)[0]
+    ids, vectors = synthetic.vectors_of_all()
+    nearest = {ids[i] for i in np.argsort(-(vectors @ query))[:15]}
+    retriever = Retriever(synthetic, weights=Weights(1, 0, 0), relevance_pool=15)
+    for exact in (True, False):
+        top = retriever.retrieve_vector(query, 15, now=240 * HOUR, touch=False, exact=exact)
+        assert len({s.record.id for s in top} & nearest) >= (15 if exact else 14)
+
+
+def test_relevance_pool_must_be_positive(store):
+    with pytest.raises(ValueError, match="relevance_pool must be at least 1"):
+        Retriever(store, relevance_pool=0)
