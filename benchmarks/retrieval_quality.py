@@ -5,9 +5,10 @@
 Each history (see `benchmarks/histories.py`) is embedded with the real all-MiniLM-L6-v2 and
 stored; questions are asked an hour after the last work session, with touch=False so that they
 do not refresh each other's memories. Retrieval runs as the agent runs it (`exact=None`: exact
-scoring up to 2000 memories, the candidate union above). Every weighting is asked the same
+scoring up to 500 memories, the vector index above). Every weighting is asked the same
 questions with the same query embeddings. The weightings rank the memories nearest the query
-(the default relevance pool); the last row is the paper's score over the whole stream.
+(the default relevance pool); the last row is the paper's score over the whole stream (the
+candidate union above 500 memories).
 
 - single: a paraphrased question about one finding that was never updated.
 - update: the current value of a fact that a later re-run changed; gold is the newest version.
@@ -174,7 +175,13 @@ def bench_size(size: int, embedder: SentenceEmbedder) -> dict[str, Any]:
             _progress(
                 f"  asked {len(questions)} questions x {len(WEIGHTINGS)} weightings", done=True
             )
-            method = "exact" if store.count() <= Retriever(store).exact_below else "candidate union"
+            exact = store.count() <= Retriever(store).exact_below
+            method = (
+                f"relevance pool of {RELEVANCE_POOL} found "
+                + ("exactly" if exact else "by the vector index")
+                + "; paper: "
+                + ("exact" if exact else "candidate union")
+            )
         finally:
             store.close()
     return {
