@@ -34,6 +34,7 @@ class AttentionModule(nn.Module):
         self.channels = channels
         self.keep_map = False
         self.last_map: torch.Tensor | None = None
+        self.last_size: tuple[int, int] = (0, 0)  # (H, W) of the input the map belongs to
 
     def attend(self, x: torch.Tensor, need_map: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
@@ -47,7 +48,7 @@ class AttentionModule(nn.Module):
         if need_map and amap is None:
             raise RuntimeError(f"{type(self).__name__} returned no attention map (a bug)")
         if self.keep_map:
-            self.last_map = amap.detach()
+            self.last_map, self.last_size = amap.detach(), (x.shape[2], x.shape[3])
         return (y, amap) if return_attention else y
 
     def spatial_map(self, amap: torch.Tensor, size: tuple[int, int]) -> torch.Tensor | None:
