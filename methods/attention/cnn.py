@@ -88,8 +88,3 @@ def insert_attention(
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-@torch.no_grad()
-def _smoke(model: nn.Module, size: int = 40) -> torch.Size:
-    return model(torch.zeros(1, 1, size, size)).shape

@@ -185,6 +185,7 @@ register(
     paper="Yang et al. 2021, SimAM: A Simple, Parameter-Free Attention Module",
     year=2021,
     formula="y = x * sigmoid((x - mu)^2 / (4 (var + lambda)) + 1/2)",
+    invariance="token_perm_equivariant",
 )(SimAM)
 
 register(

@@ -1,0 +1,160 @@
+"""Visual attention head-to-head: unit bars and costs for every module, then cluttered digits.
+
+    python -m benchmarks.attention [--modules se cbam ...] [--seeds 0 1 2] [--quick] [--out DIR]
+
+Three parts. Unit bars: every registered module keeps (2, C, H, W) for H = W in {7, 16, 33},
+has finite gradients, and meets its stated invariance to 1e-5. Costs: parameters, FLOPs and
+one-thread CPU latency for every module at C=64, 32x32. Cluttered digits: a scikit-learn digit
+(12x12) at a random place on a 40x40 canvas with six 6x6 fragments of other digits; a ResNet-8
+with and without each module (after the residual branch of its 10x10 and 5x5 blocks), 3 seeds.
+The default panel is the channel baseline SE plus the four spatial/self modules the card names
+(CBAM, non-local, criss-cross, DANet), which is what fits in 10 minutes on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import RESULTS, Target, at_least, print_targets, write_json
+from methods.attention import available, entry
+from methods.attention.checks import check
+from methods.attention.costs import measure
+from methods.attention.experiment import BASELINE, CompareConfig, compare
+
+PANEL = ["se", "cbam", "nonlocal", "criss_cross", "danet"]
+# The card's spatial/self modules: each should beat the baseline by 2 pp and look at the digit.
+ATTENDING = {"cbam", "nonlocal", "criss_cross", "danet"}
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def print_costs(costs: list[dict[str, Any]]) -> None:
+    header = f"{'module':<12} {'category':<15} {'source':<7} {'params':>8} {'MFLOPs':>8} {'ms':>7}"
+    print(header)
+    print("-" * len(header))
+    for c in costs:
+        print(
+            f"{c['module']:<12} {c['category']:<15} {c['source']:<7} {c['params']:>8} "
+            f"{c['flops'] / 1e6:>8.3f} {c['latency_ms']:>7.2f}"
+        )
+
+
+def print_compare(rows: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'module':<12} {'category':<12} {'params':>7} {'accuracy':>14} {'vs base':>8} "
+        f"{'peak in box':>11} {'train s':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        delta = "" if r["module"] == BASELINE else f"{r['delta_pp']:+.1f}pp"
+        peak = "-" if r["peak_in_box"] is None else f"{r['peak_in_box']:.3f}"
+        acc = f"{100 * r['accuracy']:.1f} +- {100 * r['accuracy_std']:.1f}"
+        print(
+            f"{r['module']:<12} {r['category']:<12} {r['params']:>7} {acc:>14} {delta:>8} "
+            f"{peak:>11} {r['train_s']:>8.1f}"
+        )
+
+
+def targets(checks: list[Any], rows: list[dict[str, Any]]) -> list[Target]:
+    out = [
+        at_least(
+            f"modules passing the unit bars (of {len(checks)})",
+            sum(c.passed for c in checks),
+            len(checks),
+        )
+    ]
+    for r in rows:
+        if r["module"] == BASELINE:
+            continue
+        out.append(at_least(f"{r['module']} accuracy vs baseline (pp)", r["delta_pp"], -1.0))
+        if r["module"] in ATTENDING:
+            out.append(at_least(f"{r['module']} gain over baseline (pp)", r["delta_pp"], 2.0))
+            if r["peak_in_box"] is not None:
+                out.append(
+                    at_least(f"{r['module']} map peak inside digit box", r["peak_in_box"], 0.7)
+                )
+    return out
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modules", nargs="+", default=None, help=f"default: {PANEL}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed (a smoke run)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON result")
+    args = parser.parse_args(argv)
+    args.config = CompareConfig()
+    args.cost_modules, args.repeats = available(), 10
+    if args.quick:
+        args.modules = args.modules or ["se", "cbam"]
+        args.seeds = args.seeds[:1]
+        args.config = CompareConfig(train=256, test=128, epochs=1)
+        args.cost_modules, args.repeats = args.modules, 2
+    args.modules = args.modules or PANEL
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
+    started = time.perf_counter()
+
+    _progress("unit bars")
+    checks = [check(name) for name in args.cost_modules]
+    _progress("costs at C=64, 32x32")
+    costs = []
+    for name in args.cost_modules:
+        e = entry(name)
+        cost = asdict(measure(name, repeats=args.repeats))
+        costs.append({**cost, "category": e.category, "source": e.source})
+    result = compare(
+        args.modules,
+        args.seeds,
+        args.config,
+        progress=lambda fraction, message: _progress(f"{100 * fraction:3.0f}% {message}"),
+    )
+    rows = result.summary()
+
+    print("\nUnit bars and costs (C=64, 32x32, batch 1, 1 thread)")
+    print_costs(costs)
+    failed = [c.module for c in checks if not c.passed]
+    print(
+        f"unit bars: {len(checks) - len(failed)}/{len(checks)} pass"
+        + (f"; failed: {failed}" if failed else "")
+    )
+    print(f"\nCluttered digits, ResNet-8, seeds {args.seeds} (mean +- std over seeds)")
+    print_compare(rows)
+    checked = targets(checks, rows)
+    print_targets(checked)
+    runtime = time.perf_counter() - started
+    print(f"\ntotal runtime {runtime:.0f} s")
+    out = {
+        "benchmark": "attention",
+        "seeds": args.seeds,
+        "config": asdict(args.config),
+        "unit": [{**asdict(c), "passed": c.passed} for c in checks],
+        "costs": costs,
+        "compare": rows,
+        "runs": [asdict(r) for r in result.runs],
+        "targets": checked,
+        "runtime_s": runtime,
+        "threads": torch.get_num_threads(),
+    }
+    path = write_json(out, args.out, "attention")
+    print(f"wrote {path}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
