@@ -20,7 +20,6 @@ class Cost:
     latency_ms: float  # median forward time, batch 1, on the current thread count
 
 
-@torch.no_grad()
 def measure(
     name: str, channels: int = 64, size: int = 32, repeats: int = 10, warmup: int = 2
 ) -> Cost:
@@ -30,15 +29,16 @@ def measure(
     torch.manual_seed(0)
     module = build_attention(name, channels).eval()
     x = torch.randn(1, channels, size, size)
+    # Counted with autograd on: the counter's module hooks fail on parameters used under no_grad.
     with FlopCounterMode(display=False) as counter:
         module(x)
-    for _ in range(warmup):
-        module(x)
     times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        module(x)
-        times.append(time.perf_counter() - started)
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            started = time.perf_counter()
+            module(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - started)
     return Cost(
         name,
         sum(p.numel() for p in module.parameters()),
