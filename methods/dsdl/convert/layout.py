@@ -208,12 +208,11 @@ def _readme(spec: DatasetSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def originals_of(global_info: Any, domain: ClassDomain) -> list[str]:
-    """Original class names from a typed NameInfo global info, else the domain's names."""
-    mapping = {m.name: m.original_name for m in getattr(global_info, "name_mapping", None) or []}
-    return [mapping.get(c, c) for c in domain.classes]
-
-
-def leaf_split_dirs(root: Path, names: Mapping[str, Any]) -> None:
-    for name in names:
-        (root / name).mkdir(parents=True, exist_ok=True)
+def original_names(split: Any) -> list[str]:
+    """The original class names of a split's single domain, via its NameInfo global info."""
+    domains = list(split.domains.values())
+    if len(domains) != 1:
+        raise ValueError(f"exporting needs exactly one class domain, found {len(domains)}")
+    info = split.global_info()
+    mapping = {m.name: m.original_name for m in getattr(info, "name_mapping", None) or []}
+    return [mapping.get(c, c) for c in domains[0].classes]
