@@ -22,6 +22,7 @@ COCO_CATEGORIES = [
     {"id": 11, "name": "green box", "supercategory": "box"},
     {"id": 5, "name": "hair-drier", "supercategory": "thing"},
 ]
+COCO_KINDS = ["rect", "ellipse", "rect", "ellipse"]
 VOC_CLASSES = ["car", "dog", "person", "pottedplant"]
 FOLDER_CLASSES = ["circle", "square", "triangle"]
 SEG_CLASSES = ["sky", "road", "tree"]
@@ -35,13 +36,17 @@ class Shape:
     cls: int  # index into the class list
 
 
-def _shapes(rng: np.random.Generator, w: int, h: int, n_classes: int, most: int) -> list[Shape]:
+def _shapes(
+    rng: np.random.Generator, w: int, h: int, n_classes: int, most: int, kinds: list[str] | None
+) -> list[Shape]:
+    """Random boxes; `kinds` fixes each class's shape, else a coin decides per object."""
     shapes = []
     for _ in range(int(rng.integers(1, most + 1))):
         bw, bh = int(rng.integers(6, w // 2)), int(rng.integers(6, h // 2))
         x, y = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
         cls = int(rng.integers(n_classes))
-        shapes.append(Shape("rect" if rng.random() < 0.5 else "ellipse", (x, y, bw, bh), cls))
+        kind = kinds[cls] if kinds else ("rect" if rng.random() < 0.5 else "ellipse")
+        shapes.append(Shape(kind, (x, y, bw, bh), cls))
     return shapes
 
 
@@ -107,7 +112,7 @@ def generate_coco(
         (root / split).mkdir(parents=True, exist_ok=True)
         coco: dict[str, Any] = {"images": [], "annotations": [], "categories": COCO_CATEGORIES}
         for i in range(images):
-            shapes = _shapes(rng, w, h, len(COCO_CATEGORIES), 4)
+            shapes = _shapes(rng, w, h, len(COCO_CATEGORIES), 4, COCO_KINDS)
             name = f"{split}_{i:05d}.png"
             _draw(shapes, w, h, rng).save(root / split / name)
             coco["images"].append({"id": image_id, "file_name": name, "width": w, "height": h})
@@ -162,7 +167,7 @@ def generate_voc(
         for i in range(images):
             stem = f"2024_{split}_{i:04d}"
             ids.append(stem)
-            shapes = _shapes(rng, w, h, len(VOC_CLASSES), 3)
+            shapes = _shapes(rng, w, h, len(VOC_CLASSES), 3, None)
             _draw(shapes, w, h, rng).save(root / "JPEGImages" / f"{stem}.jpg", quality=90)
             ann = ET.Element("annotation")
             ET.SubElement(ann, "folder").text = "VOC2012"
