@@ -1,0 +1,169 @@
+"""Cluttered digits, insert_attention, the head-to-head, costs, pictures, tools and benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from methods.attention.cnn import block_outputs, insert_attention, resnet8
+from methods.attention.costs import measure
+from methods.attention.data import make_cluttered, split_sources
+from methods.attention.experiment import BASELINE, CompareConfig, compare, peak_inside
+from methods.attention.visualize import bar_chart, overlay_grid, spatial_maps
+from tools import call
+from tools.registry import ToolError
+
+TINY = CompareConfig(train=96, test=64, epochs=1, batch=32)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)
+
+
+def test_cluttered_digit_sits_inside_its_box_and_is_deterministic():
+    train_src, test_src = split_sources(0)
+    assert not set(train_src) & set(test_src)
+    a = make_cluttered(20, train_src, seed=3)
+    b = make_cluttered(20, train_src, seed=3)
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert a.images.shape == (20, 1, 40, 40) and a.images.max() <= 1
+    for img, (y0, x0, y1, x1) in zip(a.images, a.boxes, strict=True):
+        assert (y1 - y0, x1 - x0) == (12, 12)
+        assert img[0, y0:y1, x0:x1].sum() > 3  # the digit's ink is there
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"count": 0}, "count"), ({"sources": [1]}, "sources"), ({"digit_size": 50}, "canvas")],
+)
+def test_cluttered_digits_reject_bad_sizes(kwargs, match):
+    args = {"count": 4, "sources": split_sources(0)[0], "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_cluttered(**args)
+
+
+def test_insert_attention_adds_a_module_to_every_torchvision_block():
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=3)
+    names = insert_attention(model, "eca")
+    assert len(names) == 8 and names[0] == "layer1.0.bn2.1"
+    assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_insert_attention_works_in_a_timm_resnet():
+    import timm
+
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=3)
+    names = insert_attention(model, "cbam")
+    assert len(names) == len(block_outputs(timm.create_model("resnet10t", pretrained=False)))
+    assert model.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_insert_attention_rejects_unknown_places():
+    with pytest.raises(ValueError, match="'nowhere' is not a submodule"):
+        insert_attention(resnet8(), "se", where=["nowhere"])
+    with pytest.raises(ValueError, match="where must be 'blocks'"):
+        insert_attention(resnet8(), "se", where="stages")
+    with pytest.raises(ValueError, match="found no residual blocks"):
+        insert_attention(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3)), "se")
+
+
+def test_peak_inside_reads_the_argmax_cell_in_canvas_pixels():
+    maps = torch.zeros(2, 5, 5)
+    maps[0, 1, 1] = 1  # cell centre (12, 12) on a 40 canvas
+    maps[1, 4, 4] = 1  # centre (36, 36)
+    boxes = torch.tensor([[6, 6, 18, 18], [6, 6, 18, 18]])
+    assert peak_inside(maps, boxes, 40).tolist() == [True, False]
+
+
+def test_compare_trains_baseline_and_modules_on_the_same_data():
+    result = compare(["se", "cbam", "gain"], seeds=[0], config=TINY)
+    rows = {r["module"]: r for r in result.summary()}
+    assert list(rows) == [BASELINE, "se", "cbam", "gain"]
+    assert rows[BASELINE]["delta_pp"] == 0.0
+    assert rows["se"]["peak_in_box"] is None  # channel attention has no map to place
+    assert 0 <= rows["cbam"]["peak_in_box"] <= 1
+    assert rows["cbam"]["params"] > rows[BASELINE]["params"]
+    assert all(0 <= r["accuracy"] <= 1 for r in rows.values())
+
+
+def test_compare_rejects_unknown_modules_before_training():
+    with pytest.raises(KeyError, match="nonlocl"):
+        compare(["nonlocl"], seeds=[0], config=TINY)
+    with pytest.raises(ValueError, match="seeds"):
+        compare(["se"], seeds=[], config=TINY)
+    with pytest.raises(ValueError, match="blocks must index"):
+        compare(["se"], seeds=[0], config=CompareConfig(train=32, test=32, blocks=(5,)))
+
+
+def test_costs_count_parameters_and_flops():
+    se = measure("se", channels=64, size=8, repeats=1)
+    nl = measure("nonlocal", channels=64, size=8, repeats=1)
+    assert se.params == 64 * 8 + 8 + 8 * 64 + 64  # timm's SE: 64 -> 8 -> 64 with biases
+    assert nl.flops > se.flops > 0 and nl.latency_ms > 0
+    with pytest.raises(ValueError, match="repeats"):
+        measure("se", repeats=0)
+
+
+def test_pictures_have_the_expected_layout():
+    model = resnet8()
+    insert_attention(model, "cbam")
+    images = torch.rand(3, 1, 40, 40)
+    maps = spatial_maps(model, images)
+    assert set(maps) == {"1.bn2.1", "2.bn2.1", "3.bn2.1"}
+    assert maps["3.bn2.1"].shape == (3, 40, 40)
+    grid = overlay_grid(images, maps["3.bn2.1"], torch.tensor([[0, 0, 12, 12]] * 3))
+    assert grid.size == (3 * (2 * 160 + 8), 168)
+    assert bar_chart(["a", "b"], [0.5, 0.7], reference=0.5).size[0] == 560
+    with pytest.raises(ValueError, match="equal length"):
+        bar_chart(["a"], [0.1, 0.2])
+    with pytest.raises(ValueError, match="no attention modules"):
+        spatial_maps(resnet8(), images)
+
+
+def test_catalog_tool_writes_the_table(tmp_path):
+    result = call("attention.catalog", {"category": "clustering"}, artifact_dir=tmp_path)
+    assert result.count == 2 and result.implemented == 1
+    assert "ema" in result.summary
+    assert (tmp_path / "attention" / "catalog.csv").read_text().count("\n") == 3
+
+
+def test_compare_tool_returns_table_and_chart(tmp_path):
+    args = {"modules": ["eca"], "train": 64, "test": 32, "epochs": 1}
+    result = call("attention.compare", args, artifact_dir=tmp_path)
+    assert [r["module"] for r in result.rows] == [BASELINE, "eca"]
+    assert {p.name for p in result.artifacts} == {"compare.json", "compare_accuracy.png"}
+    assert json.loads((tmp_path / "attention" / "compare.json").read_text())["rows"]
+
+
+def test_compare_tool_names_an_unknown_module(tmp_path):
+    with pytest.raises(ToolError, match="unknown attention module 'sea'"):
+        call("attention.compare", {"modules": ["sea"]}, artifact_dir=tmp_path)
+
+
+def test_visualize_tool_draws_maps_and_refuses_channel_only_modules(tmp_path):
+    args = {"module": "criss_cross", "images": 2, "train": 64, "epochs": 1}
+    result = call("attention.visualize", args, artifact_dir=tmp_path)
+    assert len(result.artifacts) == 2 and all(p.suffix == ".png" for p in result.artifacts)
+    assert 0 <= result.peak_in_box <= 1
+    with pytest.raises(ToolError, match="no spatial map"):
+        call("attention.visualize", {**args, "module": "se"}, artifact_dir=tmp_path)
+
+
+def test_benchmark_quick_run_writes_json(tmp_path):
+    from benchmarks import attention
+
+    attention.main(["--quick", "--modules", "se", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "attention.json").read_text())
+    assert result["benchmark"] == "attention"
+    assert [r["module"] for r in result["compare"]] == [BASELINE, "se"]
+    assert result["unit"][0]["passed"] is True
+    assert all(isinstance(t["passed"], bool) for t in result["targets"])
