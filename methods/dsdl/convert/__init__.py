@@ -28,6 +28,30 @@ FROM_DSDL: dict[str, Callable[..., Path]] = {
 }
 
 
+def detect_format(path: str | Path) -> str:
+    """Which format a folder is in, from its layout: dsdl, coco, voc, segmentation, imagefolder."""
+    root = Path(path)
+    if root.is_file() and root.suffix in (".yaml", ".yml", ".json"):
+        return "dsdl"
+    if not root.is_dir():
+        raise FileNotFoundError(f"path: {root} does not exist")
+    if (root / "dsdl").is_dir() or list(root.glob("set-*/*.yaml")):
+        return "dsdl"
+    if list((root / "annotations").glob("instances_*.json")):
+        return "coco"
+    if (root / "Annotations").is_dir() and (root / "ImageSets" / "Main").is_dir():
+        return "voc"
+    if (root / "classes.txt").is_file() and list(root.glob("*/images")):
+        return "segmentation"
+    if any(p.is_dir() for p in root.iterdir()):
+        return "imagefolder"
+    raise ValueError(
+        f"path: cannot tell the format of {root}; expected a DSDL dataset, COCO "
+        "(annotations/instances_*.json), VOC (Annotations/, ImageSets/Main/), masks "
+        "(classes.txt, <split>/images) or class folders"
+    )
+
+
 def convert(
     source: str | Path,
     out: str | Path,
@@ -64,6 +88,7 @@ __all__ = [
     "TO_DSDL",
     "coco_to_dsdl",
     "convert",
+    "detect_format",
     "dsdl_to_coco",
     "dsdl_to_imagefolder",
     "dsdl_to_segmentation",
