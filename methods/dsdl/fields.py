@@ -25,12 +25,30 @@ from methods.dsdl.fastschema import acceptor
 from methods.dsdl.geometry import Box, ImageShape, Keypoints, Media, RotatedBox
 from methods.dsdl.geometry import Polygon as PolygonValue
 
+
 def _judge(schema: dict[str, Any], validator: Draft202012Validator) -> Callable[[Any], bool]:
     """is_valid, with a fast acceptor in front: jsonschema only sees what it rejects."""
     fast, slow = acceptor(schema), validator.is_valid
     if fast is None:
         return slow
     return lambda value: fast(value) or slow(value)
+
+
+def first_error(validator: Draft202012Validator, value: Any) -> jsonschema.ValidationError:
+    """The error at the first place in document order (best_match breaks ties there), so a
+    message points at the first bad item of a list, not at an arbitrary one."""
+    errors = list(validator.iter_errors(value))
+    if not errors:
+        raise ValueError("first_error: the value is valid")
+    key = min(_order(e.absolute_path) for e in errors)
+    error = jsonschema.exceptions.best_match(e for e in errors if _order(e.absolute_path) == key)
+    assert error is not None
+    return error
+
+
+def _order(path: Any) -> tuple[tuple[int, Any], ...]:
+    # ints before strings, so mixed paths compare
+    return tuple((0, p) if isinstance(p, int) else (1, str(p)) for p in path)
 
 
 # (error class, path inside the value, message)
@@ -108,8 +126,7 @@ class FieldType:
         return [self._schema_issue(value)]
 
     def _schema_issue(self, value: Any) -> Issue:
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
-        assert error is not None  # is_valid was False, so there is at least one error
+        error = first_error(self._validator, value)
         expected = f" (expected {self.shape})" if self.shape else ""
         return ("FieldValueError", tuple(error.absolute_path), f"{self}: {error.message}{expected}")
 
@@ -317,8 +334,7 @@ class Polygon(FieldType):
             return super().check(value)
         if self._ring_valid(value):
             return None
-        error = jsonschema.exceptions.best_match(self._ring_validator.iter_errors(value))
-        assert error is not None
+        error = first_error(self._ring_validator, value)
         return [
             (
                 "FieldValueError",

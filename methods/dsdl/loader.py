@@ -1,9 +1,9 @@
 """Load DSDL splits as typed samples: one dataclass per struct, boxes in a chosen mode.
 
-    split = load_split("dsdl/set-train/train.yaml", box_mode="xyxy")
-    sample = split[0]              # ObjectDetectionSample(image=Media(...), objects=[...])
-    sample.objects[0].bbox.values  # (x1, y1, x2, y2)
-    sample.objects[0].label        # ClassLabel(domain='ClassDom', index=3, name='dog')
+split = load_split("dsdl/set-train/train.yaml", box_mode="xyxy")
+sample = split[0]              # ObjectDetectionSample(image=Media(...), objects=[...])
+sample.objects[0].bbox.values  # (x1, y1, x2, y2)
+sample.objects[0].label        # ClassLabel(domain='ClassDom', index=3, name='dog')
 """
 
 from __future__ import annotations

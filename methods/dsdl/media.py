@@ -98,7 +98,9 @@ class MediaChecker:
         self.open_media = open_media
         self._exists: dict[str, bool] = {}
 
-    def __call__(self, ft: FieldType, value: Any, path: tuple[Any, ...], out: list[Finding]) -> None:
+    def __call__(
+        self, ft: FieldType, value: Any, path: tuple[Any, ...], out: list[Finding]
+    ) -> None:
         locator = value["$loc"] if isinstance(value, dict) else value
         if locator.startswith("::"):
             out.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from methods.dsdl.errors import DefineSyntaxError
 
@@ -51,7 +51,7 @@ class TypeExpr:
         return f"{self.name}[{', '.join(parts)}]" if parts else self.name
 
 
-Value = Union[TypeExpr, ParamRef, str, bool, int, float]
+Value = TypeExpr | ParamRef | str | bool | int | float
 
 _TOKEN = re.compile(
     r"""\s*(?:

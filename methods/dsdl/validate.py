@@ -1,8 +1,8 @@
 """The streaming validator: parse once, compile the sample type once, walk every sample.
 
-    report = validate("dsdl/set-train/train.yaml")      # or a converted dataset's folder
-    print(report.summary())
-    for problem in report.problems: print(problem)       # class, file#pointer, message
+report = validate("dsdl/set-train/train.yaml")      # or a converted dataset's folder
+print(report.summary())
+for problem in report.problems: print(problem)       # class, file#pointer, message
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ class SampleSource:
     file: Path
     base: tuple[Any, ...]  # the JSON-pointer parts of the samples list in `file`
     samples: list[Any]
+    indexed: bool = True  # False for global info: one object, not a list of them
 
 
 def samples_of(desc: Description) -> tuple[SampleSource | None, Problem | None]:
@@ -159,7 +160,7 @@ def global_info_of(desc: Description) -> tuple[SampleSource | None, Problem | No
     if data.global_info_path is None:
         if data.global_info is None:
             return None, None
-        return SampleSource(desc.path, ("data", "global-info"), [data.global_info]), None
+        return SampleSource(desc.path, ("data", "global-info"), [data.global_info], False), None
     try:
         content = json.loads(data.global_info_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -173,7 +174,10 @@ def global_info_of(desc: Description) -> tuple[SampleSource | None, Problem | No
             f'{data.global_info_path.name} must hold {{"global-info": {{...}}}}',
             desc.path,
         )
-    return SampleSource(data.global_info_path, ("global-info",), [content["global-info"]]), None
+    return (
+        SampleSource(data.global_info_path, ("global-info",), [content["global-info"]], False),
+        None,
+    )
 
 
 def validate(
@@ -206,7 +210,9 @@ def validate(
             def sub(fraction: float, message: str, i: int = i) -> None:
                 progress((i + fraction) / len(files), message)
 
-        _validate_file(file, report, library_path, media_root, aliases, check_media, open_media, sub)
+        _validate_file(
+            file, report, library_path, media_root, aliases, check_media, open_media, sub
+        )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -271,10 +277,13 @@ def _walk(
     n = len(source.samples)
     step = max(n // 20, 1)
     check = node.check
+    indexed = source.indexed
     for i, sample in enumerate(source.samples):
-        path.append(i)
+        if indexed:
+            path.append(i)
         check(sample, path, findings, media)
-        path.pop()
+        if indexed:
+            path.pop()
         if findings:
             failed = False
             for code, where, message, severity in findings:

@@ -14,7 +14,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from methods.dsdl.convert.layout import DatasetSpec, MediaMode, domain_from_names, num, write_dataset
+from methods.dsdl.convert.layout import (
+    DatasetSpec,
+    MediaMode,
+    domain_from_names,
+    num,
+    write_dataset,
+)
 from methods.dsdl.convert.typed import box_of, image_of, image_size, label_of, objects_of, values
 from methods.dsdl.geometry import Polygon
 from methods.dsdl.loader import load_dataset
@@ -65,7 +71,9 @@ COCOGlobalInfo:
 
 def coco_splits(root: Path) -> list[str]:
     """Split names from `annotations/instances_<split>.json`."""
-    return sorted(p.stem[len("instances_") :] for p in (root / "annotations").glob("instances_*.json"))
+    return sorted(
+        p.stem[len("instances_") :] for p in (root / "annotations").glob("instances_*.json")
+    )
 
 
 def read_coco(path: Path) -> dict[str, Any]:
@@ -255,7 +263,11 @@ def _export_categories(split: Any) -> tuple[list[dict[str, Any]], dict[int, int]
         ]
         return categories, {c.label.index: c.category_id for c in class_info}
     categories = [
-        {"id": i, "name": c.rsplit(".", 1)[-1], "supercategory": c.rsplit(".", 1)[0] if "." in c else ""}
+        {
+            "id": i,
+            "name": c.rsplit(".", 1)[-1],
+            "supercategory": c.rsplit(".", 1)[0] if "." in c else "",
+        }
         for i, c in enumerate(domain.classes, start=1)
     ]
     return categories, {i: i for i in range(1, len(domain) + 1)}

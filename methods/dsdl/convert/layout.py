@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -63,9 +63,7 @@ def domain_from_names(
         if not clean:
             raise ValueError(f"names: class {original!r} has no usable characters")
         if clean in seen:
-            raise ValueError(
-                f"names: {original!r} and {seen[clean]!r} both become class {clean!r}"
-            )
+            raise ValueError(f"names: {original!r} and {seen[clean]!r} both become class {clean!r}")
         seen[clean] = original
         classes.append(clean)
         mapping.append({"name": clean, "original_name": original})
@@ -169,7 +167,7 @@ def write_dataset(spec: DatasetSpec, out: str | Path, *, media: MediaMode = "cop
     (out / "config.py").write_text(
         "# Where media locators resolve (dsdl-sdk's config format); a relative working_dir\n"
         "# is taken from this file's folder.\n"
-        f"local = dict(type=\"LocalFileReader\", working_dir={_q(working_dir)})\n",
+        f'local = dict(type="LocalFileReader", working_dir={_q(working_dir)})\n',
         encoding="utf-8",
     )
     (out / "README.md").write_text(_readme(spec), encoding="utf-8")

@@ -112,7 +112,10 @@ def dsdl_to_segmentation(dataset: str | Path, out: str | Path) -> Path:
             stem = Path(image.locator).stem
             if Path(mask.locator).stem != stem:
                 raise ValueError(f"image {image.locator} and mask {mask.locator} differ in stem")
-            for media, sub, suffix in ((image, "images", Path(image.locator).suffix), (mask, "masks", ".png")):
+            for media, sub, suffix in (
+                (image, "images", Path(image.locator).suffix),
+                (mask, "masks", ".png"),
+            ):
                 if media.path is None or not media.path.is_file():
                     raise FileNotFoundError(f"{media.kind} {media.locator!r} is missing")
                 target = out / split_name / sub / f"{stem}{suffix}"

@@ -29,7 +29,8 @@ from methods.dsdl.loader import load_dataset
 TASK = "Object Detection"
 SAMPLE_TYPE = "VOCSample[cdom=ClassDom]"
 FLAGS = ("difficult", "truncated", "occluded")
-TEMPLATE = """$dsdl-version: "0.5.3"
+TEMPLATE = (
+    """$dsdl-version: "0.5.3"
 
 VOCObject:
     $def: struct
@@ -54,7 +55,9 @@ VOCSample:
         segmented: Bool
         objects: List[etype=VOCObject[cdom=$cdom]]
     $optional: ["depth", "segmented"]
-""" + NAME_MAPPING_DEFS
+"""
+    + NAME_MAPPING_DEFS
+)
 
 
 def voc_splits(root: Path) -> list[str]:
