@@ -167,3 +167,12 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert [r["module"] for r in result["compare"]] == [BASELINE, "se"]
     assert result["unit"][0]["passed"] is True
     assert all(isinstance(t["passed"], bool) for t in result["targets"])
+
+
+def test_readme_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "methods" / "attention" / "README.md"
+    (block,) = re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), flags=re.S)
+    exec(compile(block, str(readme), "exec"), {"__name__": "attention_readme"})
