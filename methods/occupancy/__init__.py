@@ -1,0 +1,1 @@
+"""Occupancy Networks: 3D reconstruction as the decision boundary of a learned occupancy field."""
