@@ -197,7 +197,7 @@ def test_bad_input_names_the_argument(call, error, match):
         call()
 
 
-def test_nan_input_gives_nan_output_not_a_silent_number():
+def test_modules_propagate_nan_like_any_torch_layer():
     module = build_attention("se", 16).eval()
     x = torch.randn(1, 16, 4, 4)
     x[0, 0, 0, 0] = float("nan")

@@ -127,6 +127,9 @@ def test_pictures_have_the_expected_layout():
         bar_chart(["a"], [0.1, 0.2])
     with pytest.raises(ValueError, match="no attention modules"):
         spatial_maps(resnet8(), images)
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="images contain NaN"):
+        spatial_maps(model, images)
 
 
 def test_catalog_tool_writes_the_table(tmp_path):

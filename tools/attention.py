@@ -85,15 +85,13 @@ class CompareArgs(BaseModel):
     epochs: int = Field(default=3, ge=1, le=30)
 
 
-class CompareResultModel(ToolResult):
+class CompareToolResult(ToolResult):
     rows: list[dict]
 
 
 @tool("attention.compare")
-def attention_compare(args: CompareArgs, ctx: ToolContext) -> CompareResultModel:
+def attention_compare(args: CompareArgs, ctx: ToolContext) -> CompareToolResult:
     """Train a ResNet-8 with and without each attention module on cluttered digits; compare."""
-    import torch
-
     from methods.attention.experiment import BASELINE, CompareConfig, compare
     from methods.attention.registry import entry
     from methods.attention.visualize import bar_chart
@@ -101,7 +99,6 @@ def attention_compare(args: CompareArgs, ctx: ToolContext) -> CompareResultModel
     for name in args.modules:
         entry(name)  # an unknown name fails here, with the known names in the message
     config = CompareConfig(train=args.train, test=args.test, epochs=args.epochs)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     result = compare(args.modules, args.seeds, config, progress=ctx.report)
     rows = result.summary()
     out = ctx.artifact_dir / "attention"
@@ -124,7 +121,7 @@ def attention_compare(args: CompareArgs, ctx: ToolContext) -> CompareResultModel
         for r in rows
         if r["module"] != BASELINE
     ]
-    return CompareResultModel(
+    return CompareToolResult(
         summary=f"Cluttered digits, ResNet-8 baseline {100 * base:.1f}%: {'; '.join(parts)}. "
         "Table in attention/compare.json, chart in attention/compare_accuracy.png.",
         artifacts=[table, chart],

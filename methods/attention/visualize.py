@@ -19,6 +19,8 @@ def spatial_maps(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tens
     have a spatial map (channel-only modules are left out)."""
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
     model.eval()
     out = {}
     with collect_maps(model) as mods:
