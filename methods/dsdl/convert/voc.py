@@ -212,7 +212,9 @@ def dsdl_to_voc(dataset: str | Path, out: str | Path, *, copy_images: bool = Tru
             image = image_of(sample)
             fields = values(sample)
             filename = Path(image.locator).name
-            image_id = fields.get("image_id") or Path(filename).stem
+            # A UniqueID (string) names the annotation file; numeric ids (COCO's) do not.
+            given = fields.get("image_id")
+            image_id = given if isinstance(given, str) and given else Path(filename).stem
             if written.get(image_id, filename) != filename:
                 raise ValueError(f"image id {image_id!r} stands for two different images")
             ids.append(image_id)
