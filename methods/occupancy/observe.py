@@ -62,3 +62,48 @@ def render(shape: Shape, size: int = 32, steps: int = 48) -> np.ndarray:
     normal = grad / np.maximum(np.linalg.norm(grad, axis=-1, keepdims=True), 1e-9)
     shade = np.clip(normal @ LIGHT, 0, 1) * 0.8 + 0.2
     return np.where(hit, shade, 0.0).reshape(size, size).astype(np.float32)
+
+
+def check_observation(observation: np.ndarray, task: str, size: int = 32) -> np.ndarray:
+    """Validate an observation for `task`; returns it as float32.
+
+    pointcloud: (N, 3) points, N >= 1; voxels: (size, size, size); image: (size, size).
+    """
+    obs = np.asarray(observation)
+    if obs.dtype == object or not np.issubdtype(obs.dtype, np.number) and obs.dtype != bool:
+        raise ValueError(f"observation: expected a numeric array, got dtype {obs.dtype}")
+    obs = obs.astype(np.float32)
+    expected = {
+        "pointcloud": "a point cloud of shape (N, 3)",
+        "voxels": f"voxels of shape ({size}, {size}, {size})",
+        "image": f"an image of shape ({size}, {size})",
+    }
+    if task not in expected:
+        raise ValueError(f"task: expected one of {tuple(expected)}, got {task!r}")
+    ok = {
+        "pointcloud": obs.ndim == 2 and obs.shape[1:] == (3,) and len(obs) > 0,
+        "voxels": obs.shape == (size,) * 3,
+        "image": obs.shape == (size,) * 2,
+    }[task]
+    if not ok:
+        raise ValueError(f"observation: expected {expected[task]}, got shape {obs.shape}")
+    if not np.isfinite(obs).all():
+        raise ValueError("observation: contains NaN or infinite values")
+    return obs
+
+
+def load_observation(path: str, task: str, size: int = 32) -> np.ndarray:
+    """An observation from a .npy file (or the first array of a .npz), checked for `task`."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"input_path: no file at {file}")
+    if file.suffix not in (".npy", ".npz"):
+        raise ValueError(f"input_path: expected a .npy or .npz file, got {file.name}")
+    loaded = np.load(file, allow_pickle=False)
+    if file.suffix == ".npz":
+        if not loaded.files:
+            raise ValueError(f"input_path: {file.name} holds no arrays")
+        loaded = loaded[loaded.files[0]]
+    return check_observation(loaded, task, size)
