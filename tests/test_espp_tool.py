@@ -117,3 +117,16 @@ def test_readme_example_runs():
     readme = (Path(__file__).resolve().parent.parent / "methods" / "espp" / "README.md").read_text()
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "methods/espp/README.md", "exec"), {})
+
+
+def test_train_surfaces_firing_rate_warnings_in_its_summary(monkeypatch, tmp_path):
+    import functools
+
+    import methods.espp.train as train_module
+    from methods.espp.monitor import check_rates
+
+    # Declare every rate unhealthy, so the warning path is taken whatever the network does.
+    monkeypatch.setattr(train_module, "check_rates", functools.partial(check_rates, low=0.99))
+    result = call("espp.train", {**SMALL, "bptt_epochs": 0}, artifact_dir=tmp_path)
+    assert len(result.rate_warnings) == 2
+    assert "Warning: layer 1 fires at" in result.summary

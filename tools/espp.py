@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,6 +33,20 @@ class TrainArgs(BaseModel):
         default=10, ge=0, le=100, description="Epochs of the BPTT reference (0 skips it)."
     )
     lr: float = Field(default=3e-3, gt=0, le=1.0, description="ESPP learning rate.")
+    rate_pos: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Predictive hinge: learn while the echo-weighted "
+        "rate of a same-class sample is below this.",
+    )
+    rate_neg: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Contrastive hinge: learn while the echo-weighted "
+        "rate of an other-class sample is above this.",
+    )
     max_samples: int | None = Field(
         default=None, ge=20, description="Use at most this many samples (a quicker run)."
     )
@@ -54,6 +69,9 @@ class TrainResult(ToolResult):
     layers: list[LayerAccuracy]
     bptt_accuracy: float | None
     model_path: Path
+    rate_warnings: list[str] = Field(
+        default_factory=list, description="Layers whose firing rate left [0.02, 0.5]."
+    )
 
 
 class EvaluateArgs(BaseModel):
@@ -135,22 +153,27 @@ def _plot(
 @tool("espp.train")
 def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
     """Train a spiking network with ESPP and compare its layers with random weights and BPTT."""
-    from methods.espp import ESPPConfig, compare
+    from methods.espp import ESPPConfig, FiringRateWarning, compare
 
     ctx.report(0.0, f"loading {args.dataset}")
     train_set, test_set = _load(args.dataset, args.seed, args.max_samples)
-    config = ESPPConfig(lr=args.lr, online=args.variant == "online")
-    result = compare(
-        train_set,
-        test_set,
-        args.widths,
-        0.9,
-        config,
-        args.epochs,
-        seed=args.seed,
-        bptt_epochs=args.bptt_epochs,
-        progress=lambda f, m: ctx.report(0.95 * f, m),
+    config = ESPPConfig(
+        lr=args.lr, rate_pos=args.rate_pos, rate_neg=args.rate_neg, online=args.variant == "online"
     )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FiringRateWarning)
+        result = compare(
+            train_set,
+            test_set,
+            args.widths,
+            0.9,
+            config,
+            args.epochs,
+            seed=args.seed,
+            bptt_epochs=args.bptt_epochs,
+            progress=lambda f, m: ctx.report(0.95 * f, m),
+        )
+    rate_warnings = [str(w.message) for w in caught if issubclass(w.category, FiringRateWarning)]
     bptt_layers = result.bptt_layers or [None] * len(args.widths)
     rows = [
         LayerAccuracy(
@@ -191,13 +214,15 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
     return TrainResult(
         summary=f"ESPP ({args.variant}, {args.epochs} epochs) on {args.dataset}: readout "
         f"accuracy ESPP vs random weights {gains}{bptt}; input counts "
-        f"{100 * result.input_accuracy:.1f}%.",
+        f"{100 * result.input_accuracy:.1f}%."
+        + (f" Warning: {' '.join(rate_warnings)}" if rate_warnings else ""),
         artifacts=[plot, table, model_path],
         dataset=args.dataset,
         input_accuracy=result.input_accuracy,
         layers=rows,
         bptt_accuracy=result.bptt_accuracy,
         model_path=model_path,
+        rate_warnings=rate_warnings,
     )
 
 

@@ -129,7 +129,9 @@ class ESPP:
         return x
 
     @torch.no_grad()
-    def sample_updates(self, x: torch.Tensor, y: int) -> tuple[list[LayerUpdate] | None, list]:
+    def sample_updates(
+        self, x: torch.Tensor, y: int
+    ) -> tuple[list[LayerUpdate] | None, list[torch.Tensor]]:
         """Offline: run one sample batch, return each layer's update (None when y = 0 or no echo)
         and the per-layer spike sums (for the next echo). Weights are not changed."""
         x = self._check(x, y)

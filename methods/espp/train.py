@@ -11,6 +11,7 @@ from methods.espp.data import SpikeDataset
 from methods.espp.lif import SpikingNetwork
 from methods.espp.monitor import check_rates
 from methods.espp.rule import ESPP, ESPPConfig
+from methods.espp.stream import pair_stream
 
 
 @dataclass
@@ -37,8 +38,6 @@ def train_espp(
 
     Labels only order the stream; the layers never see them.
     """
-    from methods.espp.stream import pair_stream
-
     config = config or ESPPConfig()
     if data.n_channels != net.n_inputs:
         raise ValueError(
