@@ -121,7 +121,9 @@ def mean(rows: list[dict[str, Any]], key: str) -> np.ndarray:
 
 
 def targets(rows: list[dict[str, Any]]) -> list[Target]:
-    pick = lambda task, variant: [r for r in rows if r["task"] == task and r["variant"] == variant]  # noqa: E731
+    def pick(task: str, variant: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r["task"] == task and r["variant"] == variant]
+
     off, on, timing = pick("digits", "offline"), pick("digits", "online"), pick("timing", "offline")
     gain, gain_on = mean(off, "gain"), mean(on, "gain")
     espp, bptt = mean(off, "espp"), float(mean(off, "bptt"))
