@@ -85,7 +85,7 @@ def train(
         loss.backward()
         optimizer.step()
         schedule.step()
-        history.losses.append(float(loss) / config.points_per_shape)
+        history.losses.append(float(loss.detach()) / config.points_per_shape)
         if not math.isfinite(history.losses[-1]):
             raise FloatingPointError(f"loss became {history.losses[-1]} at step {step}")
         if progress is not None and (step % every == 0 or step == config.steps - 1):
