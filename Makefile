@@ -30,12 +30,15 @@ lint: install
 	$(BIN)/ruff format --check .
 
 
-# Benchmarks print a table and write JSON to benchmarks/results/ (several minutes each).
+# Benchmarks print a table and write JSON to benchmarks/results/ (several minutes each; the
+# whole set takes about an hour on one thread).
 bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_quality
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_speed
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.agent_overhead
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.tool_choice
+	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.espp
+	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.attention
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
