@@ -73,3 +73,46 @@ def store(tmp_path: Path, embedder):
     s = MemoryStore(tmp_path / "memory", embedder)
     yield s
     s.close()
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one thread for the test (two on a busy two-core machine can be 10x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+EXAMPLE_TASKS = Path(__file__).resolve().parent.parent / "examples" / "tasks"
+
+
+@pytest.fixture
+def run_example_task(local_chat, embedder):
+    """Run `examples/tasks/<name>.yaml` with the embedded model; returns (result, store).
+
+    The run must finish and meet the task file's own `expect` checks.
+    """
+    from agents.agent import ResearchAgent
+    from agents.config import load_settings
+    from agents.tasks import load_task
+    from memory.store import MemoryStore
+
+    stores = []
+
+    def run(name: str):
+        settings = load_settings()
+        store = MemoryStore(settings.home / "memory", embedder)
+        stores.append(store)
+        task = load_task(str(EXAMPLE_TASKS / f"{name}.yaml"))
+        result = ResearchAgent(settings, chat=local_chat, store=store).run(task)
+        assert result.status == "finished", result.reason
+        assert result.ok, result.expectation_failures
+        assert result.answer
+        return result, store
+
+    yield run
+    for store in stores:
+        store.close()

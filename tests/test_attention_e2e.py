@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from agents.agent import ResearchAgent
-from agents.config import load_settings
-from agents.tasks import load_task
 from memory.records import Kind
-from memory.store import MemoryStore
 
 pytestmark = pytest.mark.model
 
-TASK = Path(__file__).resolve().parent.parent / "examples" / "tasks" / "attention.yaml"
 
-
-def test_attention_task_completes_with_the_embedded_model(local_chat, embedder):
-    settings = load_settings()
-    store = MemoryStore(settings.home / "memory", embedder)
-    result = ResearchAgent(settings, chat=local_chat, store=store).run(load_task(str(TASK)))
-    assert result.status == "finished", result.reason
-    assert result.ok, result.expectation_failures
+def test_attention_task_completes_with_the_embedded_model(run_example_task):
+    result, store = run_example_task("attention")
     assert (result.run_dir / "artifacts" / "attention" / "compare.json").is_file()
     tool_results = [
         r for r in store.list(run_id=result.run_id, limit=None) if r.kind == Kind.TOOL_RESULT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
@@ -19,12 +18,7 @@ from tools.registry import ToolError
 TINY = CompareConfig(train=96, test=64, epochs=1, batch=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cluttered_digit_sits_inside_its_box_and_is_deterministic():

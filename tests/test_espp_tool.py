@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from tools import ToolArgumentsError, ToolError, call
 
-TASK = Path(__file__).resolve().parent.parent / "examples" / "tasks" / "espp.yaml"
 SMALL = {"widths": [12, 12], "epochs": 2, "bptt_epochs": 2, "max_samples": 300}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -96,21 +88,9 @@ def test_evaluate_rejects_a_network_for_other_inputs(trained, tmp_path):
 
 
 @pytest.mark.model
-def test_espp_task_completes_with_the_embedded_model(local_chat, embedder):
-    from agents.agent import ResearchAgent
-    from agents.config import load_settings
-    from agents.tasks import load_task
-    from memory.store import MemoryStore
-
-    settings = load_settings()
-    store = MemoryStore(settings.home / "memory", embedder)
-    started = time.perf_counter()
-    result = ResearchAgent(settings, chat=local_chat, store=store).run(load_task(str(TASK)))
-    print(f"espp task: {time.perf_counter() - started:.1f} s")
-    assert result.status == "finished", result.reason
-    assert result.ok, result.expectation_failures
+def test_espp_task_completes_with_the_embedded_model(run_example_task):
+    result, _ = run_example_task("espp")
     assert (result.run_dir / "artifacts" / "espp" / "accuracy_by_layer.png").is_file()
-    assert result.answer
 
 
 def test_readme_example_runs():
