@@ -20,7 +20,8 @@ class TrainArgs(BaseModel):
     dataset: str = Field(
         default="digits",
         description="'digits' (scikit-learn digits as Poisson spikes), 'timing' (the "
-        "timing-only synthetic task) or a path to a .npz spike file.",
+        "timing-only synthetic task), or a path: a .npz spike file, an SHD .h5 file, or an "
+        "unpacked N-MNIST folder (its Test split is used).",
     )
     widths: list[Annotated[int, Field(ge=1, le=512)]] = Field(
         default=[32, 32], min_length=1, max_length=4, description="Hidden layer widths."
@@ -95,7 +96,9 @@ class EvaluateResult(ToolResult):
 
 
 def _load(dataset: str, seed: int, max_samples: int | None, n_steps: int | None = None):
-    from methods.espp import digits_spikes, load_spike_file, timing_task
+    from pathlib import Path
+
+    from methods.espp import digits_spikes, load_nmnist, load_shd, load_spike_file, timing_task
 
     if dataset == "digits":
         data = digits_spikes(n_steps or 20, seed=seed)
@@ -103,8 +106,15 @@ def _load(dataset: str, seed: int, max_samples: int | None, n_steps: int | None 
         data = timing_task(n_steps=n_steps or 40, seed=seed)
     elif dataset.endswith(".npz"):
         data = load_spike_file(dataset, n_steps=n_steps)
+    elif dataset.endswith(".h5"):
+        data = load_shd(dataset, n_steps=n_steps or 100, max_samples=max_samples)
+    elif (Path(dataset) / "Test").is_dir():
+        data = load_nmnist(dataset, "Test", n_steps=n_steps or 100)
     else:
-        raise ValueError(f"dataset must be one of {BUILTIN} or a .npz path, got {dataset!r}")
+        raise ValueError(
+            f"dataset must be one of {BUILTIN}, a .npz spike file, an SHD .h5 file or an "
+            f"N-MNIST folder (with Train/ and Test/), got {dataset!r}"
+        )
     if max_samples is not None and max_samples < len(data):
         import numpy as np
 

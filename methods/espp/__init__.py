@@ -12,6 +12,7 @@ Graf, Su & Indiveri, arXiv 2405.13976. See README.md for the rule and the benchm
 from methods.espp.bptt import BPTTNetwork, train_bptt
 from methods.espp.data import SpikeDataset, digits_spikes, load_spike_file, timing_task
 from methods.espp.encoders import latency, poisson_rate
+from methods.espp.event_files import load_nmnist, load_shd, read_nmnist_events
 from methods.espp.experiment import Comparison, LayerReport, compare, layer_report
 from methods.espp.lif import WIRINGS, SpikingNetwork, arctan_surrogate, lif_step, wiring_sources
 from methods.espp.monitor import FiringRateWarning, check_rates
@@ -43,10 +44,13 @@ __all__ = [
     "layer_report",
     "lif_step",
     "linear_readout",
+    "load_nmnist",
+    "load_shd",
     "load_spike_file",
     "offline_layer_update",
     "pair_stream",
     "poisson_rate",
+    "read_nmnist_events",
     "timing_task",
     "train_bptt",
     "train_espp",
