@@ -58,7 +58,8 @@ class ReconstructArgs(BaseModel):
 
     model_path: str | None = Field(
         default=None,
-        description=f"A checkpoint from occupancy.train; by default this run's {MODEL_FILE}.",
+        description=f"A checkpoint from occupancy.train; by default this run's {MODEL_FILE} "
+        "(relative paths are looked up in this run's artifact folder first).",
     )
     input_path: str | None = Field(
         default=None,
@@ -103,7 +104,11 @@ def _metrics(values: dict[str, float]) -> Metrics:
 
 
 def _model_path(given: str | None, ctx: ToolContext) -> Path:
+    """The checkpoint: this run's by default; a relative path is looked up in this run's
+    artifact folder first (so a task can name `occupancy/model.pt` before the run exists)."""
     path = Path(given) if given else ctx.artifact_dir / MODEL_FILE
+    if given and not path.is_absolute() and (ctx.artifact_dir / path).is_file():
+        path = ctx.artifact_dir / path
     if not path.is_file():
         where = "model_path" if given else f"model_path (no {MODEL_FILE} in this run yet)"
         raise FileNotFoundError(f"{where}: no checkpoint at {path}; train one with occupancy.train")
@@ -188,7 +193,8 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
             f"{history.seconds:.0f} s): test IoU {metrics.iou:.3f}, "
             f"Chamfer-L1 {metrics.chamfer_l1:.4f}, normal "
             f"consistency {metrics.normal_consistency:.3f} on {args.test_shapes} shapes; "
-            f"checkpoint {MODEL_FILE}."
+            f"checkpoint {MODEL_FILE}; test shape 0 reconstructed from its observation"
+            + (" in occupancy/test_shape_0.ply." if rec.mesh is not None else " (no surface).")
         ),
         artifacts=artifacts,
         task=args.task,
