@@ -89,10 +89,10 @@ def run_pair(
 
 
 def previews(models: dict[str, OccupancyModel], data: ShapeSet, out: Path) -> None:
-    """input | prediction | truth for the first test shapes, one PNG per model."""
+    """input | prediction | truth for the first test shape, one PNG per model."""
     rng = np.random.default_rng(SEED)
     for name, model in models.items():
-        for i in range(min(3, len(data))):
+        for i in range(min(1, len(data))):
             observation = data.inputs(np.array([i]), rng)[0]
             rec = reconstruct(model, observation)
             preview(
@@ -148,7 +148,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--test-shapes", type=int, default=100, help="the issue says 200; 100 fit 10 minutes"
     )
-    parser.add_argument("--steps", type=int, default=800, help="point-cloud training steps")
+    parser.add_argument("--steps", type=int, default=1200, help="point-cloud training steps")
     parser.add_argument("--extra-steps", type=int, default=300, help="voxel/image steps")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=64)
