@@ -1,0 +1,325 @@
+"""The whole WIDIn pipeline on one source domain, its baselines, and the mechanism probes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from methods.widin.data import DGData, digits_dg
+from methods.widin.decompose import (
+    Stage2,
+    Stage2Config,
+    Standardizer,
+    decompose,
+    disentangle,
+    predict,
+    train_stage2,
+)
+from methods.widin.encoders import SimCLRConfig, SmallCNN, embed_images, train_simclr
+from methods.widin.probes import linear_probe, probe_accuracy
+from methods.widin.text import TextEncoder
+from methods.widin.wording import (
+    Projector,
+    TextMap,
+    WordingConfig,
+    class_embeddings,
+    train_text_map,
+    train_wording,
+    word_images,
+)
+
+Progress = Callable[[float, str], None]
+METHODS = ("linear", "mlp", "widin", "widin_no_ia")
+
+
+@dataclass(frozen=True)
+class WidinConfig:
+    simclr: SimCLRConfig = SimCLRConfig()
+    wording: WordingConfig = WordingConfig()
+    stage2: Stage2Config = Stage2Config()
+    source: str = "clean"
+    train_fraction: float = 0.5  # of the digits: source training images
+    val_fraction: float = 0.1  # source validation (picks k); the rest is held out everywhere
+    mechanism_per_domain: int = 200
+    size: int = 32
+    # "pool": SimCLR on unlabelled source-training digits drawn in every style, disjoint from
+    # every evaluated image (the stand-in for MoCo's ImageNet pretraining); "source": source only.
+    pretrain: str = "source"
+
+
+@dataclass
+class WidinModel:
+    """A fitted WIDIn classifier: E_v -> F_D -> F_C at test time; G and F_p kept for analysis."""
+
+    encoder: SmallCNN
+    scaler: Standardizer
+    text_map: TextMap
+    projector: Projector
+    stage2: Stage2
+    k: float
+    class_names: tuple[str, ...]
+    template: str
+    val_accuracy: dict[float, float] = field(default_factory=dict)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self.scaler(embed_images(self.encoder, images))
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Domain-invariant embeddings F_D(E_v(image)), (N, dim_text)."""
+        return disentangle(self.stage2, self.features(images))
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return predict(self.stage2, self.features(images))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        torch.save(
+            {
+                "encoder": self.encoder.state_dict(),
+                "encoder_shape": (self.encoder.width, self.encoder.dim),
+                "scaler": (self.scaler.mean, self.scaler.std),
+                "text_map": self.text_map.state_dict(),
+                "projector": self.projector.state_dict(),
+                "stage2": self.stage2.state_dict(),
+                "k": self.k,
+                "class_names": self.class_names,
+                "template": self.template,
+                "val_accuracy": self.val_accuracy,
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> WidinModel:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model_path {str(path)!r} does not exist")
+        state = torch.load(path, weights_only=False)
+        width, dim = state["encoder_shape"]
+        encoder = SmallCNN(width, dim)
+        encoder.load_state_dict(state["encoder"])
+        scaler = Standardizer.__new__(Standardizer)
+        scaler.mean, scaler.std = state["scaler"]
+        s2 = state["stage2"]
+        text_dim = s2["classifier.weight"].shape[1]
+        stage2 = Stage2(dim, text_dim, s2["classifier.weight"].shape[0])
+        stage2.load_state_dict(s2)
+        text_map = TextMap(dim, text_dim)
+        text_map.load_state_dict(state["text_map"])
+        projector = Projector(dim, state["projector"]["word_mean"])
+        projector.load_state_dict(state["projector"])
+        return cls(
+            encoder.eval(),
+            scaler,
+            text_map.eval(),
+            projector.eval(),
+            stage2.eval(),
+            state["k"],
+            tuple(state["class_names"]),
+            state["template"],
+            state["val_accuracy"],
+        )
+
+
+def fit_widin(
+    train: DGData,
+    val: DGData,
+    text: TextEncoder,
+    config: WidinConfig = WidinConfig(),
+    seed: int = 0,
+    encoder: SmallCNN | None = None,
+    progress: Progress | None = None,
+) -> WidinModel:
+    """Train WIDIn on one source domain: SimCLR encoder (unless given), G, F_p, k, F_D and F_C."""
+    say = progress or (lambda f, m: None)
+    if encoder is None:
+        encoder = train_simclr(train.images, config.simclr, seed, lambda f, m: say(0.4 * f, m))
+    raw = embed_images(encoder, train.images)
+    scaler = Standardizer(raw)
+    x_train, x_val = scaler(raw), scaler(embed_images(encoder, val.images))
+    t_c = class_embeddings(text, train.class_names, config.wording.class_template)
+    g = train_text_map(x_train, train.labels, t_c, config.wording, seed)
+    projector = train_wording(
+        x_train,
+        train.labels,
+        g,
+        t_c,
+        text,
+        config.wording,
+        seed,
+        lambda f, m: say(0.4 + 0.5 * f, m),
+    )
+    say(0.9, "choosing k on the source validation split")
+    with torch.no_grad():
+        img_text = g(torch.from_numpy(x_train)).numpy()
+    t_x = word_images(projector, x_train, text, config.wording.template)
+    t_c_rows = t_c.numpy()[train.labels]
+    best: tuple[float, float, Stage2] | None = None
+    val_accuracy = {}
+    for k in config.stage2.k_grid:
+        x_e = decompose(img_text, t_x, t_c_rows, k)
+        model = train_stage2(
+            x_train, train.labels, len(train.class_names), config.stage2, x_e, seed=seed
+        )
+        acc = float((predict(model, x_val) == val.labels).mean())
+        val_accuracy[k] = acc
+        if best is None or acc > best[1]:  # the first k of the grid wins a tie
+            best = (k, acc, model)
+    assert best is not None, "k_grid is empty"
+    say(1.0, f"k = {best[0]} (source validation accuracy {best[1]:.3f})")
+    return WidinModel(
+        encoder,
+        scaler,
+        g,
+        projector,
+        best[2],
+        best[0],
+        train.class_names,
+        config.wording.template,
+        val_accuracy,
+    )
+
+
+@dataclass
+class DGReport:
+    """Per-domain accuracy of every method, the mechanism probes, and what was chosen."""
+
+    source: str
+    domains: tuple[str, ...]
+    accuracy: dict[str, dict[str, float]]
+    mechanism: dict[str, float]
+    k: float
+    k_no_ia: float
+    seconds: float
+    model: WidinModel | None = None
+
+    def in_domain(self, method: str) -> float:
+        return self.accuracy[method][self.source]
+
+    def mean_target(self, method: str) -> float:
+        return float(np.mean([a for d, a in self.accuracy[method].items() if d != self.source]))
+
+    def gain(self, method: str = "widin") -> float:
+        """Mean target-domain accuracy over the linear probe's."""
+        return self.mean_target(method) - self.mean_target("linear")
+
+
+def split_indices(labels: np.ndarray, config: WidinConfig, seed: int) -> tuple[np.ndarray, ...]:
+    """Stratified train / validation / held-out digit indices."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    train, rest = train_test_split(
+        idx, train_size=config.train_fraction, random_state=seed, stratify=labels
+    )
+    val_share = config.val_fraction / (1 - config.train_fraction)
+    val, held = train_test_split(
+        rest, train_size=val_share, random_state=seed, stratify=labels[rest]
+    )
+    return train, val, held
+
+
+def mechanism_probes(
+    model: WidinModel, data: DGData, text: TextEncoder, class_template: str, seed: int = 0
+) -> dict[str, float]:
+    """Domain and class probes on Delta = t_x - t_c, on G(x) and on x_e = G(x) - k Delta.
+
+    t_c is the sentence of the class G(x) predicts (nearest class sentence), not the true
+    label, so x_e carries no label the probe could read.
+    """
+    x = model.features(data.images)
+    t_c = class_embeddings(text, model.class_names, class_template).numpy()
+    with torch.no_grad():
+        img_text = model.text_map(torch.from_numpy(x)).numpy()
+    t_x = word_images(model.projector, x, text, model.template)
+    t_c_hat = t_c[(img_text @ t_c.T).argmax(1)]
+    x_e = decompose(img_text, t_x, t_c_hat, model.k)
+    return {
+        "domain_on_delta": probe_accuracy(t_x - t_c_hat, data.domains, seed),
+        "domain_on_x": probe_accuracy(img_text, data.domains, seed),
+        "domain_on_x_e": probe_accuracy(x_e, data.domains, seed),
+        "class_on_x": probe_accuracy(img_text, data.labels, seed),
+        "class_on_x_e": probe_accuracy(x_e, data.labels, seed),
+        "domain_on_features": probe_accuracy(x, data.domains, seed),
+        "domain_on_f_d": probe_accuracy(disentangle(model.stage2, x), data.domains, seed),
+    }
+
+
+def run_digits_dg(
+    text: TextEncoder,
+    config: WidinConfig = WidinConfig(),
+    seed: int = 0,
+    data: DGData | None = None,
+    progress: Progress | None = None,
+) -> DGReport:
+    """Linear probe, MLP probe, WIDIn and WIDIn without L_ia, trained on `config.source` only."""
+    say = progress or (lambda f, m: None)
+    started = time.perf_counter()
+    data = data if data is not None else digits_dg(size=config.size, seed=seed)
+    source = data.domain(config.source)
+    train_i, val_i, held_i = split_indices(source.labels, config, seed)
+    train, val = source.subset(train_i), source.subset(val_i)
+    held = data.subset(np.flatnonzero(np.isin(data.index, source.index[held_i])))
+    if config.pretrain == "pool":
+        unlabelled = data.subset(np.flatnonzero(np.isin(data.index, train.index))).images
+    elif config.pretrain == "source":
+        unlabelled = train.images
+    else:
+        raise ValueError(f"pretrain must be 'pool' or 'source', got {config.pretrain!r}")
+    say(0.0, f"SimCLR on {len(unlabelled)} unlabelled images ({config.pretrain})")
+    encoder = train_simclr(unlabelled, config.simclr, seed, lambda f, m: say(0.3 * f, m))
+    model = fit_widin(train, val, text, config, seed, encoder, lambda f, m: say(0.3 + 0.3 * f, m))
+    no_ia_config = replace(config, wording=replace(config.wording, lambda_ia=0.0))
+    no_ia = fit_widin(
+        train,
+        val,
+        text,
+        no_ia_config,
+        seed,
+        encoder,
+        lambda f, m: say(0.6 + 0.3 * f, "no L_ia: " + m),
+    )
+    say(0.9, "baselines and probes")
+    x_train = model.features(train.images)
+    x_held = model.features(held.images)
+    mlp = train_stage2(x_train, train.labels, len(train.class_names), config.stage2, seed=seed)
+    predictions = {
+        "linear": linear_probe(x_train, train.labels, x_held),
+        "mlp": predict(mlp, x_held),
+        "widin": predict(model.stage2, x_held),
+        "widin_no_ia": predict(no_ia.stage2, x_held),
+    }
+    accuracy = {
+        method: {
+            name: float((pred[held.domains == d] == held.labels[held.domains == d]).mean())
+            for d, name in enumerate(data.domain_names)
+        }
+        for method, pred in predictions.items()
+    }
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(held.domains == d))[: config.mechanism_per_domain]
+            for d in range(len(data.domain_names))
+        ]
+    )
+    mechanism = mechanism_probes(
+        model, held.subset(rows), text, config.wording.class_template, seed
+    )
+    say(1.0, "done")
+    return DGReport(
+        config.source,
+        data.domain_names,
+        accuracy,
+        mechanism,
+        model.k,
+        no_ia.k,
+        time.perf_counter() - started,
+        model,
+    )
