@@ -7,6 +7,7 @@ wrote (generate -> convert -> validate/describe/view), recorded in `dsdl/last.js
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -306,6 +307,68 @@ def describe(args: DescribeArgs, ctx: ToolContext) -> DescribeResult:
         objects=stats.objects,
         class_histogram=data["class_histogram"],
         boxes=data["boxes"],
+    )
+
+
+# ---- dsdl.ingest -----------------------------------------------------------------------------
+
+
+class IngestArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        min_length=1,
+        max_length=400,
+        description="A dataset folder (COCO, VOC, ImageFolder or masks layout), or "
+        "'synthetic:coco' (or :voc, :imagefolder, :segmentation) to draw a small one first.",
+    )
+    source_format: AnyFormat = Field(default="auto", description="'auto' detects it.")
+    images: int = Field(default=8, ge=1, le=500, description="Images per split if synthetic.")
+
+
+class IngestResult(ToolResult):
+    path: Path
+    ok: bool
+    samples: int
+    errors: int
+    classes: int
+    objects: int
+
+
+def _stage(ctx: ToolContext, lo: float, hi: float) -> ToolContext:
+    """The same context with progress mapped into [lo, hi] of the whole call."""
+    return dataclasses.replace(
+        ctx, progress=lambda f, m: ctx.progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), m)
+    )
+
+
+@tool("dsdl.ingest")
+def ingest(args: IngestArgs, ctx: ToolContext) -> IngestResult:
+    """Bring a dataset into DSDL in one call: convert it, validate every sample, describe it."""
+    if args.source.startswith("synthetic:"):
+        fmt = args.source.partition(":")[2]
+        if fmt not in ("coco", "voc", "imagefolder", "segmentation"):
+            raise ValueError(f"source: no synthetic format {fmt!r} (coco, voc, imagefolder, ...)")
+        gen_args = GenerateArgs(format=fmt, images=args.images)  # type: ignore[arg-type]
+        generate(gen_args, _stage(ctx, 0.0, 0.2))
+        source, source_format = "", args.source_format
+    else:
+        source, source_format = args.source, args.source_format
+    converted = convert(
+        ConvertArgs(source=source, source_format=source_format), _stage(ctx, 0.2, 0.5)
+    )
+    path = str(converted.path)
+    checked = validate(ValidateArgs(path=path, open_media=True), _stage(ctx, 0.5, 0.8))
+    described = describe(DescribeArgs(path=path), _stage(ctx, 0.8, 1.0))
+    return IngestResult(
+        summary=f"{converted.summary} {checked.summary} {described.summary}",
+        artifacts=[*converted.artifacts, *checked.artifacts, *described.artifacts],
+        path=converted.path,
+        ok=checked.ok,
+        samples=checked.samples,
+        errors=checked.errors,
+        classes=len(described.class_histogram),
+        objects=described.objects,
     )
 
 
