@@ -240,3 +240,11 @@ def test_command_line_validates_converts_and_lists_templates(tmp_path):
     assert result.exit_code == 1 and "not empty" in result.output
     result = runner.invoke(dsdl, ["info", str(tmp_path / "voc")])
     assert result.exit_code == 1 and "no DSDL description" in result.output
+
+
+def test_readme_example_runs(capsys):
+    readme = Path(__file__).resolve().parent.parent / "methods" / "dsdl" / "README.md"
+    code = readme.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, str(readme), "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("valid: 8 samples in 2 file(s)") and "samples (train: 4, val: 4)" in out

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import yaml
 
 from methods.dsdl.classdom import ClassDomain
@@ -610,6 +609,8 @@ def load_description(path: str | Path, library_path: str | Path | None = None) -
 
 
 def _check_definitions(desc: Description, report: Any) -> None:
+    import networkx as nx  # a third of the package's import time: load it when parsing
+
     resolver = _Resolver(desc, report)
     graph = nx.DiGraph()
     graph.add_nodes_from(desc.structs)
