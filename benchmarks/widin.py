@@ -24,7 +24,15 @@ import numpy as np
 import torch
 
 from benchmarks.common import RESULTS, Target, at_least, at_most, print_targets, write_json
-from methods.widin import METHODS, SimCLRConfig, TextEncoder, WidinConfig, WordingConfig
+from methods.widin import (
+    METHODS,
+    SimCLRConfig,
+    Stage2Config,
+    TextEncoder,
+    WidinConfig,
+    WordingConfig,
+    digits_dg,
+)
 from methods.widin.experiment import run_digits_dg
 
 
@@ -88,7 +96,7 @@ def targets(rows: list[dict[str, Any]]) -> list[Target]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, a short smoke run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -103,15 +111,19 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(
             config,
             simclr=SimCLRConfig(epochs=2),
-            wording=WordingConfig(steps=10),
-            mechanism_per_domain=60,
+            wording=WordingConfig(steps=6),
+            stage2=Stage2Config(epochs=20),
+            mechanism_per_domain=30,
         )
     started = time.perf_counter()
     text = TextEncoder(minilm_path())
     rows = []
     for seed in seeds:
         print(f"seed {seed}", file=sys.stderr)
-        report = run_digits_dg(text, config, seed, progress=progress_line)
+        data = digits_dg(size=config.size, seed=seed)
+        if args.quick:  # a smoke run: the first 600 digits
+            data = data.subset(data.index < 600)
+        report = run_digits_dg(text, config, seed, data, progress=progress_line)
         print(file=sys.stderr)
         rows.append(
             {
@@ -133,19 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     print(f"\nwall time {wall:.0f} s on {torch.get_num_threads()} thread(s)")
     name = "widin_quick" if args.quick else "widin"
-    write_json(
-        {
-            "config": asdict(config),
-            "rows": rows,
-            "targets": checks,
-            "wall_s": wall,
-            "quick": args.quick,
-        },
-        args.out,
-        name,
-    )
-    return 0
+    result = {
+        "benchmark": "widin",
+        "config": asdict(config),
+        "rows": rows,
+        "targets": checks,
+        "wall_s": wall,
+        "threads": torch.get_num_threads(),
+        "quick": args.quick,
+    }
+    write_json(result, args.out, name)
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -42,7 +42,7 @@ class Stage2(nn.Module):
 
 @dataclass(frozen=True)
 class Stage2Config:
-    epochs: int = 150
+    epochs: int = 100
     lr: float = 1e-3
     weight_decay: float = 1e-3
     lambda_feat: float = 1.0

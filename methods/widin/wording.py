@@ -51,7 +51,7 @@ class WordingConfig:
     template: str = "an image of the digit [V]"
     class_template: str = "an image of the digit {}"
     map_epochs: int = 60
-    steps: int = 100
+    steps: int = 80
     batch_size: int = 64
     lr: float = 1e-3
     temperature: float = 0.07

