@@ -1,4 +1,4 @@
-"""Identity data for recognition and verification: digits rendered as 32 px "faces", image folders."""
+"""Identity data for recognition and verification: digits rendered as 32 px "faces"; folders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Face-recognition CNNs for pruning: mini and full-size backbones, an embedding head, margin losses.
+"""Face-recognition CNNs for pruning: mini and full backbones, embedding head, margin losses.
 
 Every backbone maps images to an L2-free embedding (`EmbeddingNet`); the identity classifier is a
 separate margin head (CosFace or ArcFace) kept outside the network, so the dependency graph that
