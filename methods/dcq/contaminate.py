@@ -1,0 +1,179 @@
+"""Controlled contamination: make a causal LM memorise texts, and teach it the quiz's format on
+other texts, so that DCQ can be checked against a known truth (the TACL paper's setting)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from methods.dcq.estimate import LETTERS
+from methods.dcq.quiz import Quiz, render_quiz
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class TrainLog:
+    """Mean loss per epoch."""
+
+    losses: list[float] = field(default_factory=list)
+
+
+def trainable_top(model: Any, layers: int) -> list[Any]:
+    """Freeze everything but the last `layers` decoder layers (and the final norm)."""
+    blocks = model.model.layers
+    if not 1 <= layers <= len(blocks):
+        raise ValueError(f"layers must be in [1, {len(blocks)}], got {layers}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = []
+    for module in [*blocks[-layers:], model.model.norm]:
+        for p in module.parameters():
+            p.requires_grad_(True)
+            params.append(p)
+    return params
+
+
+def memorize(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    epochs: int = 20,
+    lr: float = 3e-4,
+    layers: int = 8,
+    batch_size: int = 16,
+    target_loss: float | None = 0.3,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainLog:
+    """Fine-tune on raw `texts` (next-token loss) until the mean loss is below `target_loss`."""
+    import torch
+
+    if not texts:
+        raise ValueError("texts is empty: nothing to memorise")
+    params = trainable_top(model, layers)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    seqs = [bos + tokenizer.encode(t, add_special_tokens=False) + eos for t in texts]
+    rng, log = random.Random(seed), TrainLog()
+    model.train()
+    for epoch in range(epochs):
+        order = list(range(len(seqs)))
+        rng.shuffle(order)
+        total, count = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            batch = [seqs[i] for i in order[start : start + batch_size]]
+            ids, labels = _pad(batch, tokenizer)
+            loss = model(torch.tensor(ids), labels=torch.tensor(labels)).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            total += float(loss) * len(batch)
+            count += len(batch)
+        log.losses.append(total / count)
+        if progress:
+            progress((epoch + 1) / epochs, f"memorise epoch {epoch + 1}: loss {log.losses[-1]:.3f}")
+        if target_loss is not None and log.losses[-1] < target_loss:
+            break
+    model.eval()
+    return log
+
+
+def format_quizzes(
+    originals: Sequence[str],
+    perturbations: Sequence[Sequence[str]],
+    answer_known: bool,
+    *,
+    per_instance: int = 2,
+    seed: int = 0,
+) -> list[tuple[Quiz, str]]:
+    """Training quizzes: each original at random positions among three of its perturbations.
+
+    With `answer_known` (the texts were memorised) the target is the original's letter; without
+    it the target is E, "none of the provided options": the model cannot know that text.
+    """
+    rng = random.Random(seed)
+    out = []
+    for orig, perts in zip(originals, perturbations, strict=True):
+        for pos in rng.sample(LETTERS[:4], per_instance):
+            options = list(perts)
+            rng.shuffle(options)
+            options[LETTERS.index(pos)] = orig
+            out.append((Quiz(tuple(options), pos), pos if answer_known else "E"))  # type: ignore[arg-type]
+    return out
+
+
+def teach_quiz_format(
+    model: Any,
+    tokenizer: Any,
+    quizzes: Sequence[tuple[Quiz, str]],
+    *,
+    dataset: str,
+    split: str,
+    epochs: int = 2,
+    lr: float = 1e-4,
+    layers: int = 8,
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainLog:
+    """Fine-tune on (quiz, letter) pairs, loss on the answer letter only."""
+    import torch
+
+    if not quizzes:
+        raise ValueError("quizzes is empty")
+    params = trainable_top(model, layers)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    letter_ids = [tokenizer.encode(k, add_special_tokens=False)[0] for k in LETTERS]
+    encoded = [
+        (
+            list(
+                tokenizer.apply_chat_template(
+                    [{"role": "user", "content": render_quiz(q, dataset, split)}],
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=True,
+                )["input_ids"]
+            ),
+            letter_ids[LETTERS.index(answer)],
+        )
+        for q, answer in quizzes
+    ]
+    rng, log = random.Random(seed), TrainLog()
+    model.train()
+    steps = epochs * ((len(encoded) + batch_size - 1) // batch_size)
+    done = 0
+    for _ in range(epochs):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = [encoded[i] for i in order[start : start + batch_size]]
+            ids, _ = _pad([b[0] for b in batch], tokenizer)
+            last = torch.tensor([len(b[0]) - 1 for b in batch])
+            hidden = model.model(torch.tensor(ids)).last_hidden_state
+            logits = model.lm_head(hidden[torch.arange(len(batch)), last])
+            loss = torch.nn.functional.cross_entropy(logits, torch.tensor([b[1] for b in batch]))
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            total += float(loss) * len(batch)
+            done += 1
+            if progress:
+                progress(done / steps, f"quiz format: loss {float(loss):.3f}")
+        log.losses.append(total / len(encoded))
+    model.eval()
+    return log
+
+
+def _pad(seqs: list[list[int]], tokenizer: Any) -> tuple[list[list[int]], list[list[int]]]:
+    """Right-pad; under a causal mask real tokens never see the pads, and pads get label -100."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    width = max(len(s) for s in seqs)
+    ids = [s + [pad] * (width - len(s)) for s in seqs]
+    labels = [s + [-100] * (width - len(s)) for s in seqs]
+    return ids, labels
