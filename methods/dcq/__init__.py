@@ -1,6 +1,7 @@
 """Data Contamination Quiz (DCQ): estimate how much of a dataset partition a model has seen.
 
-    from methods.dcq import ChatQuizTaker, LexicalPerturber, load_partition, perturb_partition, run_dcq
+    from methods.dcq import ChatQuizTaker, LexicalPerturber, load_partition, perturb_partition
+    from methods.dcq import run_dcq
 
     instances = load_partition("test.jsonl", ["text"], label_columns=["label"], n=100)
     perturbed = perturb_partition(instances, LexicalPerturber(model, tokenizer), cache="p.json")

@@ -6,29 +6,138 @@ import random
 
 from methods.dcq.data import Instance
 
-_NAMES = (
-    "Marla Tobin Ingrid Osric Pella Ravi Sunniva Dorian Elke Faro Greta Hollis Imre Juno Kasper "
-    "Linnea Mateo Nadia Orla Piet Quinn Rosalind Soren Talia Ulric Vesna Wendel Yara Zeno Bodil"
-).split()
-_VERBS = (
-    "paints repairs carries cleans builds sells hides finds watches guards moves borrows polishes "
-    "measures opens closes lifts drags wraps decorates"
-).split()
-_ADJS = (
-    "old small heavy bright quiet broken wooden narrow ancient golden rusty gentle dusty crooked "
-    "tall shiny worn faded sturdy tiny"
-).split()
-_NOUNS = (
-    "lantern fence boat chair basket ladder bridge window table clock wagon mirror barrel kettle "
-    "bench gate drum carpet statue cabinet"
-).split()
-_PLACES = (
-    "harbor market garden village library station meadow courtyard mill valley orchard chapel "
-    "square forest cellar bakery workshop river field tower"
-).split()
-_TIMES = (
-    "morning evening winter summer spring autumn night weekend holiday afternoon"
-).split()
+_NAMES = [
+    "Marla",
+    "Tobin",
+    "Ingrid",
+    "Osric",
+    "Pella",
+    "Ravi",
+    "Sunniva",
+    "Dorian",
+    "Elke",
+    "Faro",
+    "Greta",
+    "Hollis",
+    "Imre",
+    "Juno",
+    "Kasper",
+    "Linnea",
+    "Mateo",
+    "Nadia",
+    "Orla",
+    "Piet",
+    "Quinn",
+    "Rosalind",
+    "Soren",
+    "Talia",
+    "Ulric",
+    "Vesna",
+    "Wendel",
+    "Yara",
+    "Zeno",
+    "Bodil",
+]
+_VERBS = [
+    "paints",
+    "repairs",
+    "carries",
+    "cleans",
+    "builds",
+    "sells",
+    "hides",
+    "finds",
+    "watches",
+    "guards",
+    "moves",
+    "borrows",
+    "polishes",
+    "measures",
+    "opens",
+    "closes",
+    "lifts",
+    "drags",
+    "wraps",
+    "decorates",
+]
+_ADJS = [
+    "old",
+    "small",
+    "heavy",
+    "bright",
+    "quiet",
+    "broken",
+    "wooden",
+    "narrow",
+    "ancient",
+    "golden",
+    "rusty",
+    "gentle",
+    "dusty",
+    "crooked",
+    "tall",
+    "shiny",
+    "worn",
+    "faded",
+    "sturdy",
+    "tiny",
+]
+_NOUNS = [
+    "lantern",
+    "fence",
+    "boat",
+    "chair",
+    "basket",
+    "ladder",
+    "bridge",
+    "window",
+    "table",
+    "clock",
+    "wagon",
+    "mirror",
+    "barrel",
+    "kettle",
+    "bench",
+    "gate",
+    "drum",
+    "carpet",
+    "statue",
+    "cabinet",
+]
+_PLACES = [
+    "harbor",
+    "market",
+    "garden",
+    "village",
+    "library",
+    "station",
+    "meadow",
+    "courtyard",
+    "mill",
+    "valley",
+    "orchard",
+    "chapel",
+    "square",
+    "forest",
+    "cellar",
+    "bakery",
+    "workshop",
+    "river",
+    "field",
+    "tower",
+]
+_TIMES = [
+    "morning",
+    "evening",
+    "winter",
+    "summer",
+    "spring",
+    "autumn",
+    "night",
+    "weekend",
+    "holiday",
+    "afternoon",
+]
 
 
 def generate_sentences(n: int, seed: int = 0) -> list[str]:

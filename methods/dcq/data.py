@@ -1,4 +1,4 @@
-"""Instances of a dataset partition: rows read from JSONL, CSV or a saved HF dataset, sub-sampled."""
+"""Instances of a dataset partition: rows from JSONL, CSV or a saved HF dataset, sub-sampled."""
 
 from __future__ import annotations
 

@@ -24,11 +24,107 @@ Embed = Callable[[list[str]], np.ndarray]  # texts -> (n, d) unit-norm or raw ve
 
 # Function words carry structure, not content: swapping them changes syntax, not wording.
 STOPWORDS = frozenset(
-    "the a an and or but of to in on at by for with from into onto over under as is are was were "
-    "be been being has have had do does did not no this that these those it its his her their "
-    "our your my he she they we you i me him them us who whom which what when where why how "
-    "than then there here very can could will would shall should may might must also just only "
-    "too so such all any each every some more most less few many much own same other".split()
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "his",
+        "her",
+        "their",
+        "our",
+        "your",
+        "my",
+        "he",
+        "she",
+        "they",
+        "we",
+        "you",
+        "i",
+        "me",
+        "him",
+        "them",
+        "us",
+        "who",
+        "whom",
+        "which",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "than",
+        "then",
+        "there",
+        "here",
+        "very",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "also",
+        "just",
+        "only",
+        "too",
+        "so",
+        "such",
+        "all",
+        "any",
+        "each",
+        "every",
+        "some",
+        "more",
+        "most",
+        "less",
+        "few",
+        "many",
+        "much",
+        "own",
+        "same",
+        "other",
+    ]
 )
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -129,7 +225,9 @@ class LexicalPerturber:
             raise PerturbationError(f"instance {instance.id} has no free column to perturb")
         rng = random.Random(f"{self.seed}:{instance.id}:{instance.render()}")
         per_col = {c: self.perturb_text(instance.fields[c], rng) for c in instance.free}
-        out = [instance.with_fields(**{c: per_col[c][k] for c in per_col}) for k in range(N_OPTIONS)]
+        out = [
+            instance.with_fields(**{c: per_col[c][k] for c in per_col}) for k in range(N_OPTIONS)
+        ]
         validate_perturbations(instance, out)
         return out
 

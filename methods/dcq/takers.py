@@ -96,12 +96,16 @@ class LogitQuizTaker:
         return out
 
     def answer(self, quizzes: Sequence[Quiz], dataset: str, split: str) -> list[str]:
-        return [LETTERS[max(range(5), key=s.__getitem__)] for s in self.scores(quizzes, dataset, split)]
+        return [
+            LETTERS[max(range(5), key=s.__getitem__)] for s in self.scores(quizzes, dataset, split)
+        ]
 
     def _encode(self, prompt: str) -> list[int]:
         return list(
             self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True,
+                [{"role": "user", "content": prompt}],
+                add_generation_prompt=True,
+                tokenize=True,
                 return_dict=True,
             )["input_ids"]
         )
@@ -173,7 +177,7 @@ def likelihood_first(
     perturbations: Sequence[Sequence[str]],
     progress: Callable[[float, str], None] | None = None,
 ) -> list[bool]:
-    """The likelihood-only variant: per instance, does the original outscore all its perturbations?"""
+    """The likelihood-only variant: per instance, does the original outscore its perturbations?"""
     if len(originals) != len(perturbations):
         raise ValueError(
             f"originals ({len(originals)}) and perturbations ({len(perturbations)}) must align"
