@@ -37,7 +37,11 @@ def test_estimate_rebuilds_xsum_gpt4_report_95_95():
     est = estimate(
         100,
         counts([41, 7, 2, 8, 42]),
-        {"B": counts([2, 95, 0, 0, 3]), "C": counts([3, 0, 95, 1, 1]), "D": counts([4, 0, 1, 95, 0])},
+        {
+            "B": counts([2, 95, 0, 0, 3]),
+            "C": counts([3, 0, 95, 1, 1]),
+            "D": counts([4, 0, 1, 95, 0]),
+        },
     )
     assert est.non_preferred == ("B", "C", "D")
     assert est.best_position == "C"  # ties at 95 go to the smallest BDQ count
@@ -125,7 +129,9 @@ def test_quizzes_place_the_original_and_render_five_options():
         bias_detector_quiz(perts[:3])
 
 
-@pytest.mark.parametrize(("reply", "letter"), [("B", "B"), ("C) the third", "C"), ("Answer: D", "D")])
+@pytest.mark.parametrize(
+    ("reply", "letter"), [("B", "B"), ("C) the third", "C"), ("Answer: D", "D")]
+)
 def test_parse_letter_reads_the_first_standalone_option_letter(reply, letter):
     assert parse_letter(reply) == letter
 
