@@ -172,3 +172,16 @@ def test_memory_commands_list_search_show_and_forget(ponder_home, embedder):
     assert runner.invoke(cli, ["memory", "forget", added[1].id]).exit_code == 0
     missing = runner.invoke(cli, ["memory", "show", "m-ls"])
     assert missing.exit_code == 1 and "no memory with id 'm-ls'" in missing.output
+
+
+def test_method_command_groups_are_mounted_but_loaded_only_when_used():
+    code = (
+        "import sys; from click.testing import CliRunner; from agents.cli import cli\n"
+        "assert 'methods.dsdl.cli' not in sys.modules\n"
+        "out = CliRunner().invoke(cli, ['dsdl', 'template'])\n"
+        "assert out.exit_code == 0, out.output\n"
+        "print(out.output)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "detection" in out.stdout.lower()
