@@ -71,8 +71,14 @@ def test_bad_tool_arguments_name_the_argument(tmp_path):
         call("widin.train", {"encoder": "clip"}, artifact_dir=tmp_path)
     with pytest.raises(ToolError, match="targets must name a domain other than"):
         call("widin.train", {**SMALL, "targets": ["clean"]}, artifact_dir=tmp_path)
-    with pytest.raises(ToolError, match="text_model"):
-        call("widin.train", {**SMALL, "text_model": str(tmp_path)}, artifact_dir=tmp_path)
+    with pytest.raises(ToolArgumentsError, match="targets"):
+        call("widin.train", {"targets": ["noisy"] * 6}, artifact_dir=tmp_path)
+
+
+def test_train_names_a_bad_embedding_model_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("PONDER_EMBEDDING_MODEL", str(tmp_path))
+    with pytest.raises(ToolError, match="PONDER_EMBEDDING_MODEL"):
+        call("widin.train", SMALL, artifact_dir=tmp_path)
     with pytest.raises(ToolError, match="does not exist"):
         call(
             "widin.embed",

