@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import pytest
 
 from tools import ToolArgumentsError, ToolError, call
-
-TASK = Path(__file__).resolve().parent.parent / "examples" / "tasks" / "dsdl.yaml"
 
 
 def test_tools_chain_through_the_run_folder_with_empty_arguments(tmp_path):
@@ -85,18 +81,7 @@ def test_bad_tool_arguments_name_the_argument(tmp_path):
 
 
 @pytest.mark.model
-def test_example_task_completes_with_the_embedded_model(local_chat, embedder):
-    from agents.agent import ResearchAgent
-    from agents.config import load_settings
-    from agents.tasks import load_task
-    from memory.store import MemoryStore
-
-    settings = load_settings()
-    store = MemoryStore(settings.home / "memory", embedder)
-    started = time.perf_counter()
-    result = ResearchAgent(settings, chat=local_chat, store=store).run(load_task(str(TASK)))
-    assert result.status == "finished", result.reason
-    assert result.ok, result.expectation_failures
-    assert time.perf_counter() - started < 120
+def test_example_task_completes_with_the_embedded_model(run_example_task):
+    result, _ = run_example_task("dsdl")
     report = json.loads((result.run_dir / "artifacts" / "dsdl" / "validation.json").read_text())
     assert report["ok"] and report["samples"] == 12

@@ -42,13 +42,7 @@ from methods.occupancy import (
     write_ply,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_primitive_samples_its_own_zero_set_with_unit_normals():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -127,21 +126,9 @@ def test_benchmark_quick_run_writes_json(tmp_path):
 
 
 @pytest.mark.model
-def test_occupancy_task_completes_with_the_embedded_model(local_chat, embedder):
-    from agents.agent import ResearchAgent
-    from agents.config import load_settings
-    from agents.tasks import load_task
-    from memory.store import MemoryStore
-
-    settings = load_settings()
-    store = MemoryStore(settings.home / "memory", embedder)
-    started = time.perf_counter()
-    result = ResearchAgent(settings, chat=local_chat, store=store).run(load_task(str(TASK)))
-    print(f"occupancy task: {time.perf_counter() - started:.1f} s")
-    assert result.status == "finished", result.reason
-    assert result.ok, result.expectation_failures
+def test_occupancy_task_completes_with_the_embedded_model(run_example_task):
+    result, _ = run_example_task("occupancy")
     assert (result.run_dir / "artifacts" / "occupancy" / "model.pt").is_file()
-    assert result.answer
 
 
 def test_readme_example_runs():
