@@ -18,6 +18,7 @@ from methods.dsdl.convert.layout import (
     DatasetSpec,
     MediaMode,
     domain_from_names,
+    fresh_output_folder,
     num,
     write_dataset,
 )
@@ -206,9 +207,7 @@ def dsdl_to_coco(dataset: str | Path, out: str | Path, *, copy_images: bool = Tr
     Works on any struct with an Image, and a list of objects with a BBox and a Label; the
     COCO-specific fields (ann_id, iscrowd, area, polygon, rle, image_id) are used when there.
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"out: {out} is not empty; give a new folder")
+    out = fresh_output_folder(out)
     splits = load_dataset(dataset, box_mode="xywh")
     for split_name, split in splits.items():
         categories, cat_id = _export_categories(split)

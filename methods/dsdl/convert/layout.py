@@ -137,13 +137,19 @@ def samples_text(samples: list[dict[str, Any]]) -> str:
     return '{"samples":[\n' + rows + ("\n" if rows else "") + "]}\n"
 
 
-def write_dataset(spec: DatasetSpec, out: str | Path, *, media: MediaMode = "copy") -> Path:
-    """Write `spec` under `out` in the SDK layout; returns `out`. `out` must be empty or new."""
+def fresh_output_folder(out: str | Path) -> Path:
+    """`out` as a Path, refusing a folder that already holds files (a converter never merges)."""
     out = Path(out)
-    if media not in ("copy", "reference"):
-        raise ValueError(f"media must be 'copy' or 'reference', got {media!r}")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"out: {out} is not empty; give a new folder")
+    return out
+
+
+def write_dataset(spec: DatasetSpec, out: str | Path, *, media: MediaMode = "copy") -> Path:
+    """Write `spec` under `out` in the SDK layout; returns `out`. `out` must be empty or new."""
+    if media not in ("copy", "reference"):
+        raise ValueError(f"media must be 'copy' or 'reference', got {media!r}")
+    out = fresh_output_folder(out)
     for split in spec.splits:
         if not split or "/" in split or split.startswith("."):
             raise ValueError(f"splits: {split!r} is not a usable split name")

@@ -20,6 +20,7 @@ from methods.dsdl.convert.layout import (
     DatasetSpec,
     MediaMode,
     domain_from_names,
+    fresh_output_folder,
     original_names,
     write_dataset,
 )
@@ -94,9 +95,7 @@ def segmentation_to_dsdl(
 
 def dsdl_to_segmentation(dataset: str | Path, out: str | Path) -> Path:
     """Write a DSDL semantic-segmentation dataset in the masks layout under `out`."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"out: {out} is not empty; give a new folder")
+    out = fresh_output_folder(out)
     classes: list[str] | None = None
     for split_name, split in load_dataset(dataset).items():
         names = original_names(split)

@@ -19,6 +19,7 @@ from methods.dsdl.convert.layout import (
     DatasetSpec,
     MediaMode,
     domain_from_names,
+    fresh_output_folder,
     num,
     original_names,
     write_dataset,
@@ -199,9 +200,7 @@ def dsdl_to_voc(dataset: str | Path, out: str | Path, *, copy_images: bool = Tru
     Any struct with an Image and a list of objects with a BBox and a Label works; VOC's own
     fields (image_id, depth, segmented, pose, difficult, truncated, occluded) are used if there.
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"out: {out} is not empty; give a new folder")
+    out = fresh_output_folder(out)
     for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}  # image id -> file name, across splits
