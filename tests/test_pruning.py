@@ -115,15 +115,14 @@ def test_pruning_removes_filters_physically_and_matches_masking(digits, builder,
         Schedule(0.4, "filters", **TINY),
         latency_batch=4,
     )
-    assert result.filters_removed >= 0.2  # two steps: the filter/channel ratio is re-estimated once
+    assert result.filters_removed >= 0.4  # the target is a floor: top-up steps close any gap
     assert result.after.params < result.before.params
     assert result.after.macs < result.before.macs
     assert result.mask_max_diff is not None and result.mask_max_diff <= 1e-5
-    assert [m.stage for m in result.curve] == ["start", "pruned", "finetuned"] * 1 + [
-        "pruned",
-        "finetuned",
-        "final",
-    ]
+    stages = [m.stage for m in result.curve]
+    pruning_steps = (len(stages) - 2) // 2
+    assert pruning_steps >= 2
+    assert stages == ["start", *["pruned", "finetuned"] * pruning_steps, "final"]
     assert model(test_set.images[:4]).shape == (4, 64)
     assert any(c.width_after < c.width_before for c in result.layers)
 
@@ -141,7 +140,7 @@ def test_equal_params_schedule_lands_near_its_target(digits):
         Schedule(0.5, "params", **TINY),
         latency_batch=4,
     )
-    assert 0.45 <= 1 - result.after.params / result.before.params <= 0.6
+    assert 0.5 <= 1 - result.after.params / result.before.params <= 0.6
 
 
 def test_any_user_module_without_batchnorm_can_be_pruned(digits):

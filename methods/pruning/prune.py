@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ Progress = Callable[[float, str], None]
 
 
 UNITS = ("channels", "filters", "params", "macs")
+MAX_TOP_UPS = 6  # extra small steps allowed when the last step falls short of the target
 
 
 @dataclass
@@ -288,9 +290,10 @@ def prune(
     measure(0, "start")
     mask_diff = None
     total = schedule.steps + 1
-    for step in range(1, schedule.steps + 1):
-        if progress:
-            progress((step - 1) / total, f"step {step}/{schedule.steps}: scoring")
+
+    def prune_step(step: int) -> None:
+        """Score, remove the step's share, fine-tune; the first step also checks the mask."""
+        nonlocal mask_diff
         if accumulating:
             importance.reset()
         run_batches(schedule.batches_per_step, collect=accumulating)
@@ -303,15 +306,6 @@ def prune(
             if accumulating:
                 importance.pruned(group)
             group.prune()
-        if schedule.unit != "channels" and step < schedule.steps:
-            # channel ratio achieved per unit removed so far predicts the next step's ratio
-            achieved = 1 - amount(model) / amount0
-            ratios = pruner.per_step_pruning_ratio
-            per_unit = ratios[step] / max(achieved, 1e-6)
-            for k in range(step + 1, schedule.steps + 1):
-                # the last step aims 1% over: the estimate drifts and the target is a floor
-                want = schedule.fractions()[k - 1] + (0.01 if k == schedule.steps else 0.0)
-                ratios[k] = min(0.95, max(ratios[step], want * per_unit))
         if check:
             with torch.no_grad():
                 check[0].eval()
@@ -320,6 +314,48 @@ def prune(
         measure(step, "pruned")
         run_batches(schedule.finetune_batches, collect=False)
         measure(step, "finetuned")
+
+    def achieved() -> float:
+        return 1 - amount(model) / amount0
+
+    for step in range(1, schedule.steps + 1):
+        if progress:
+            progress((step - 1) / total, f"step {step}/{schedule.steps}: scoring")
+        prune_step(step)
+        if schedule.unit != "channels" and step < schedule.steps:
+            # channel ratio achieved per unit removed so far predicts the next step's ratio
+            ratios = pruner.per_step_pruning_ratio
+            per_unit = ratios[step] / max(achieved(), 1e-6)
+            for k in range(step + 1, schedule.steps + 1):
+                want = schedule.fractions()[k - 1]
+                ratios[k] = min(0.95, max(ratios[step], want * per_unit))
+    # The target can be undershot: the channel-to-unit estimate drifts on coupled groups (a
+    # residual group removes several filters per channel), and Torch-Pruning counts a global
+    # step's channels against the initial total while layers at max_layer_fraction drop out of
+    # the ranking. The target is a floor, so top up with extra steps, raising the channel ratio
+    # until the unit count moves (doubling the raise after a step that removed nothing).
+    step = schedule.steps
+    counted = schedule.unit != "channels"
+    raise_by = 0.01
+    while counted and achieved() < schedule.target and step < schedule.steps + MAX_TOP_UPS:
+        step += 1
+        ratios = pruner.per_step_pruning_ratio
+        gap, per_unit = schedule.target - achieved(), ratios[-1] / max(achieved(), 1e-6)
+        ratios.append(min(0.95, ratios[-1] + max(gap * per_unit, raise_by)))
+        pruner.iterative_steps += 1
+        if progress:
+            progress(schedule.steps / total, f"top-up step {step}: {gap:.1%} short of target")
+        before_step = achieved()
+        prune_step(step)
+        if achieved() == before_step:
+            raise_by *= 2
+    if counted and achieved() < schedule.target:
+        warnings.warn(
+            f"pruning stopped at {achieved():.1%} of {schedule.unit} removed, short of the "
+            f"target {schedule.target:.0%}: max_layer_fraction ({schedule.max_layer_fraction}) "
+            "leaves too few prunable channels",
+            stacklevel=2,
+        )
     if progress:
         progress(schedule.steps / total, "final fine-tuning")
     history = []
@@ -336,7 +372,7 @@ def prune(
                 seed=seed,
             ),
         )
-    measure(schedule.steps, "final")
+    measure(step, "final")
     widths1 = conv_widths(model)
     layers = [LayerChange(n, w, widths1[n]) for n, w in widths0.items()]
     correlation = _spearman([c.width_before for c in layers], [c.fraction_removed for c in layers])
