@@ -1,0 +1,384 @@
+"""UnKE's two stages, batch and sequential editing, weight restore, and the FT-L / FT-all baselines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from methods.unke.data import Edit
+from methods.unke.model import (
+    Encoded,
+    block_io,
+    call_block,
+    check_layer,
+    decoder_parts,
+    encode,
+    SuffixRunner,
+    right_pad,
+)
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class UnkeConfig:
+    """UnKE hyperparameters. Defaults are retuned for SmolLM2-135M (see README).
+
+    The reference's 7B settings (z_steps 25, block_steps 50, layer 7) moved nothing at 135M;
+    `reference()` returns them for large models.
+    """
+
+    layer: int = 7
+    z_steps: int = 150  # stage-1 Adam steps on delta; stops early at `z_stop_nll`
+    z_lr: float = 0.5
+    z_stop_nll: float = 0.3  # mean answer NLL at which stage 1 has fitted the answer
+    z_max_norm: float = 4.0  # ||delta|| <= z_max_norm * ||h0||
+    z_norm_weight: float = 1e-3  # weight of (||delta|| / ||h0||)^2 in the stage-1 loss
+    block_steps: int = 100  # stage-2 AdamW steps on the whole block
+    block_lr: float = 2e-4
+    block_weight_decay: float = 0.01  # not applied to the norms
+    max_preservation_tokens: int = 64  # preservation texts are cut to this many tokens
+
+    @classmethod
+    def reference(cls) -> UnkeConfig:
+        """The reference code's settings for 7B models."""
+        return cls(z_steps=25, z_stop_nll=0.0, block_steps=50)
+
+
+@dataclass
+class Snapshot:
+    """Copies of some parameters, to put a model back the way it was."""
+
+    tensors: dict[str, torch.Tensor]
+    model: Any
+
+    @classmethod
+    def of(cls, model: Any, names: Iterable[str] | None = None) -> Snapshot:
+        params = dict(model.named_parameters())
+        chosen = list(params) if names is None else list(names)
+        unknown = [n for n in chosen if n not in params]
+        if unknown:
+            raise ValueError(f"names {unknown[:3]} are not parameters of the model")
+        return cls({n: params[n].detach().clone() for n in chosen}, model)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        params = dict(self.model.named_parameters())
+        for name, value in self.tensors.items():
+            params[name].copy_(value)
+
+
+@dataclass
+class EditReport:
+    """What one edit call did: stage-1 NLLs, stage-2 fit, seconds, and how to undo it."""
+
+    method: str
+    snapshot: Snapshot
+    seconds: float
+    nll_before: list[float] = field(default_factory=list)
+    nll_after: list[float] = field(default_factory=list)
+    z_steps_used: list[int] = field(default_factory=list)
+    delta_ratio: list[float] = field(default_factory=list)  # ||delta|| / ||h0||
+    fit_error: float = float("nan")  # relative error of the block's output at z after stage 2
+
+    def restore(self) -> None:
+        self.snapshot.restore()
+
+
+def _check_edits(edits: list[Edit]) -> list[Edit]:
+    if not edits:
+        raise ValueError("edits must hold at least one Edit")
+    for i, edit in enumerate(edits):
+        if not isinstance(edit, Edit):
+            raise ValueError(f"edits[{i}] must be an Edit, got {type(edit).__name__}")
+    return edits
+
+
+def compute_target(
+    model: Any, enc: Encoded, config: UnkeConfig
+) -> tuple[torch.Tensor, float, float, int, float]:
+    """Stage 1: z = h0 + delta at block `layer`'s last-question output so the model says the answer.
+
+    Returns (z, nll before, nll after, steps used, ||delta||/||h0||).
+    """
+    layer = config.layer
+    ids = enc.prompt + enc.answer[:-1]
+    q = enc.last_prompt
+    _, h_out = block_io(model, layer, ids)  # (pos, d)
+    h_out = h_out.unsqueeze(0)
+    labels = torch.tensor(enc.answer, device=h_out.device)  # predicted from positions q..end
+    h0 = h_out[0, q].clone()
+    h0_norm = h0.norm()
+    delta = torch.zeros_like(h0, requires_grad=True)
+    runner = SuffixRunner(model, layer, h_out, q)
+    suffix = h_out[:, q:]
+    onehot = torch.zeros(1, suffix.shape[1], 1, device=h_out.device)
+    onehot[0, 0] = 1.0
+    optim = torch.optim.Adam([delta], lr=config.z_lr)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    nll_before, nll, steps = float("nan"), float("nan"), 0
+    for step in range(config.z_steps + 1):
+        logits = runner(suffix + onehot * delta)[0]
+        loss_nll = F.cross_entropy(logits, labels)
+        nll = float(loss_nll.detach())
+        if step == 0:
+            nll_before = nll
+        if step == config.z_steps or nll <= config.z_stop_nll:
+            break
+        loss = loss_nll + config.z_norm_weight * (delta.norm() / h0_norm) ** 2
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        steps += 1
+        with torch.no_grad():
+            limit = config.z_max_norm * h0_norm
+            if delta.norm() > limit:
+                delta.mul_(limit / delta.norm())
+    return (h0 + delta).detach(), nll_before, nll, steps, float(delta.norm() / h0_norm)
+
+
+def _decay_groups(params: dict[str, torch.nn.Parameter], decay: float) -> list[dict]:
+    with_decay = [p for n, p in params.items() if "norm" not in n]
+    without = [p for n, p in params.items() if "norm" in n]
+    return [{"params": with_decay, "weight_decay": decay}, {"params": without, "weight_decay": 0}]
+
+
+def fit_block(
+    model: Any,
+    prompts: list[list[int]],
+    targets: list[torch.Tensor],
+    preservation: list[list[int]],
+    config: UnkeConfig,
+    progress: Progress | None = None,
+) -> float:
+    """Stage 2: train every parameter of block `layer` so each prompt's last output becomes its z
+    while the block's outputs on the preservation texts stay as they were.
+
+    Returns the mean relative error |out - z| / |z| at the edited positions after training.
+    """
+    layer = config.layer
+    layers, rotary, _, _ = decoder_parts(model)
+    block = layers[layer]
+    edit_in, edit_out = [], []
+    for ids, z in zip(prompts, targets, strict=True):
+        x, y = block_io(model, layer, ids)
+        y = y.clone()
+        y[-1] = z
+        edit_in.append(x)
+        edit_out.append(y)
+    pres_in, pres_out = [], []
+    for ids in preservation:
+        x, y = block_io(model, layer, ids[: config.max_preservation_tokens])
+        pres_in.append(x)
+        pres_out.append(y)
+    x_e, m_e = right_pad(edit_in)
+    y_e, _ = right_pad(edit_out)
+    have_pres = bool(pres_in)
+    if have_pres:
+        x_p, m_p = right_pad(pres_in)
+        y_p, _ = right_pad(pres_out)
+    params = dict(block.named_parameters())
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params.values():
+        p.requires_grad_(True)
+    optim = torch.optim.AdamW(
+        _decay_groups(params, config.block_weight_decay), lr=config.block_lr
+    )
+    for step in range(config.block_steps):
+        # The mean over all real positions is the reference's loss: one changed position per
+        # edit among many kept ones, which is what protects the rest of the prompt.
+        loss = F.mse_loss(call_block(block, rotary, x_e)[m_e], y_e[m_e])
+        if have_pres:
+            loss = loss + F.mse_loss(call_block(block, rotary, x_p)[m_p], y_p[m_p])
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        if progress is not None and step % 10 == 0:
+            progress(step / config.block_steps, f"stage 2 step {step}, loss {float(loss):.4f}")
+    for p in params.values():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        out = call_block(block, rotary, x_e)
+        last = m_e.sum(1) - 1
+        rows = torch.arange(len(prompts))
+        got, want = out[rows, last], y_e[rows, last]
+        return float(((got - want).norm(dim=-1) / want.norm(dim=-1)).mean())
+
+
+def preservation_ids(tokenizer: Any, pairs: list[dict]) -> list[list[int]]:
+    """Token ids of chat pairs ({question, answer}) used to keep block l's other outputs fixed."""
+    out = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, dict) or "question" not in pair or "answer" not in pair:
+            raise ValueError(f"preservation[{i}] must be a dict with question and answer")
+        enc = encode(tokenizer, pair["question"], pair["answer"])
+        out.append(enc.prompt + enc.answer)
+    return out
+
+
+def unke_edit(
+    model: Any,
+    tokenizer: Any,
+    edits: list[Edit],
+    preservation: list[dict],
+    config: UnkeConfig | None = None,
+    progress: Progress | None = None,
+) -> EditReport:
+    """Apply a batch of edits with UnKE: one stage-1 target per edit, one shared stage 2.
+
+    The model is changed in place; `report.restore()` puts block `layer` back.
+    """
+    config = config or UnkeConfig()
+    _check_edits(edits)
+    check_layer(model, config.layer)
+    started = time.perf_counter()
+    snapshot = Snapshot.of(
+        model, [n for n, _ in decoder_parts(model)[0][config.layer].named_parameters(
+            prefix=f"model.layers.{config.layer}")]
+    )
+    report = EditReport("unke", snapshot, 0.0)
+    encoded = [encode(tokenizer, e.question, e.answer) for e in edits]
+    targets = []
+    for i, enc in enumerate(tqdm(encoded, desc="UnKE stage 1", leave=False)):
+        z, before, after, steps, ratio = compute_target(model, enc, config)
+        targets.append(z)
+        report.nll_before.append(before)
+        report.nll_after.append(after)
+        report.z_steps_used.append(steps)
+        report.delta_ratio.append(ratio)
+        if progress is not None:
+            progress(0.6 * (i + 1) / len(encoded), f"stage 1: edit {i + 1}, NLL {after:.2f}")
+    stage2 = None
+    if progress is not None:
+        def stage2(f: float, msg: str) -> None:
+            progress(0.6 + 0.4 * f, msg)
+    report.fit_error = fit_block(
+        model,
+        [enc.prompt for enc in encoded],
+        targets,
+        preservation_ids(tokenizer, preservation),
+        config,
+        stage2,
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def sequential_edit(
+    model: Any,
+    tokenizer: Any,
+    edits: list[Edit],
+    preservation: list[dict],
+    config: UnkeConfig | None = None,
+    progress: Progress | None = None,
+) -> EditReport:
+    """Apply edits one after another, each on the model the previous one left.
+
+    The returned report's restore() undoes all of them.
+    """
+    config = config or UnkeConfig()
+    _check_edits(edits)
+    check_layer(model, config.layer)
+    started = time.perf_counter()
+    first: EditReport | None = None
+    for i, edit in enumerate(edits):
+        report = unke_edit(model, tokenizer, [edit], preservation, config)
+        if first is None:
+            first = report
+        else:
+            first.nll_before += report.nll_before
+            first.nll_after += report.nll_after
+            first.z_steps_used += report.z_steps_used
+            first.delta_ratio += report.delta_ratio
+        if progress is not None:
+            progress((i + 1) / len(edits), f"sequential edit {i + 1}/{len(edits)}")
+    assert first is not None
+    first.method = "unke-sequential"
+    first.seconds = time.perf_counter() - started
+    return first
+
+
+def finetune(
+    model: Any,
+    tokenizer: Any,
+    edits: list[Edit],
+    *,
+    names: list[str] | None,
+    steps: int,
+    lr: float,
+    prompt_loss: bool,
+    method: str,
+    progress: Progress | None = None,
+) -> EditReport:
+    """Fine-tune the named parameters (None: all) with NLL on the edits' answers.
+
+    `prompt_loss` adds the loss on the prompt tokens too (the all-token recipe).
+    """
+    _check_edits(edits)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    started = time.perf_counter()
+    params = dict(model.named_parameters())
+    chosen = list(params) if names is None else names
+    snapshot = Snapshot.of(model, chosen)
+    report = EditReport(method, snapshot, 0.0)
+    device = next(model.parameters()).device
+    encoded = [encode(tokenizer, e.question, e.answer) for e in edits]
+    longest = max(len(e.prompt) + len(e.answer) for e in encoded)
+    ids = torch.full((len(encoded), longest), tokenizer.eos_token_id, device=device)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, -100)
+    for i, enc in enumerate(encoded):
+        seq = enc.prompt + enc.answer
+        ids[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = 1
+        start = 1 if prompt_loss else len(enc.prompt)
+        labels[i, start : len(seq)] = ids[i, start : len(seq)]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trained = [params[n] for n in chosen]
+    for p in trained:
+        p.requires_grad_(True)
+    optim = torch.optim.AdamW(trained, lr=lr, weight_decay=0.0)
+    for step in tqdm(range(steps), desc=method, leave=False):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if step == 0:
+            report.nll_before.append(float(loss))
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        if progress is not None and step % 10 == 0:
+            progress(step / steps, f"{method} step {step}, loss {float(loss):.3f}")
+    report.nll_after.append(float(loss))
+    for p in trained:
+        p.requires_grad_(False)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def ft_l(
+    model: Any, tokenizer: Any, edits: list[Edit], layer: int = 7, steps: int = 250,
+    lr: float = 5e-4, progress: Progress | None = None,
+) -> EditReport:
+    """FT-L: fine-tune block `layer`'s MLP only, NLL on all answer tokens."""
+    check_layer(model, layer)
+    names = [n for n, _ in model.named_parameters() if n.startswith(f"model.layers.{layer}.mlp.")]
+    return finetune(model, tokenizer, edits, names=names, steps=steps, lr=lr,
+                    prompt_loss=False, method="ft-l", progress=progress)
+
+
+def ft_all(
+    model: Any, tokenizer: Any, edits: list[Edit], steps: int = 250, lr: float = 2e-5,
+    progress: Progress | None = None,
+) -> EditReport:
+    """Full fine-tuning with the loss on all tokens (prompt and answer)."""
+    return finetune(model, tokenizer, edits, names=None, steps=steps, lr=lr,
+                    prompt_loss=True, method="ft-all", progress=progress)
