@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from agents.errors import ConfigError
 
@@ -70,6 +70,19 @@ class RetrievalSettings(_Section):
     # The score ranks this many memories nearest the query; 0 scores the whole stream, as the
     # paper does (memory/retrieval.py says why that is not the default).
     relevance_pool: int = Field(default=30, ge=0)
+    # The share of word overlap (BM25) in the relevance that picks the pool; 0 is cosine alone.
+    # Needs a pool: the whole-stream score (relevance_pool = 0) is the paper's, cosine only.
+    lexical_weight: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _lexical_needs_a_pool(self) -> RetrievalSettings:
+        explicit = "lexical_weight" in self.model_fields_set
+        if self.relevance_pool == 0 and explicit and self.lexical_weight > 0:
+            raise ValueError(
+                "lexical_weight needs a relevance pool; with relevance_pool = 0 (the "
+                "paper's whole-stream score) set lexical_weight = 0 or remove it"
+            )
+        return self
 
 
 class Settings(_Section):

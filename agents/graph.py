@@ -88,7 +88,7 @@ def retrieve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     vectors = ctx.store.vectors(sorted(ctx.store.existing_ids(parts), key=parts.index))
     query_vector = vectors.sum(axis=0)
     query_vector /= max(float(np.linalg.norm(query_vector)), 1e-12)
-    scored = ctx.retriever.retrieve_vector(query_vector, k=RETRIEVE_K)
+    scored = ctx.retriever.retrieve_vector(query_vector, k=RETRIEVE_K, text=query)
     ctx.bus.emit(
         ev.MemoryRetrieved(
             query=query,

@@ -3,8 +3,9 @@
     python -m benchmarks.retrieval_speed [--sizes 1000 10000 100000] [--quick] [--out DIR]
 
 Memories get synthetic unit vectors instead of MiniLM embeddings, and queries are timed as
-vectors (`Retriever.retrieve_vector`), so the numbers are retrieval's own cost: embedding a
-query with MiniLM adds roughly 5-10 ms on one CPU thread. The vectors are clustered the way a
+vectors with their wording (`Retriever.retrieve_vector`, which also queries the text index), so
+the numbers are retrieval's own cost: embedding a query with MiniLM adds roughly 5-10 ms on one
+CPU thread. The vectors are clustered the way a
 research history is (topics, subtopics within them), so many memories are moderately relevant
 to a query and the candidate lists have real competition; times spread over weeks, some
 memories were re-accessed later, and importances are skewed towards the low end.
@@ -101,10 +102,24 @@ def _reaccess(created: np.ndarray, rng: np.random.Generator) -> dict[float, list
     return buckets
 
 
-def queries(stream: Stream, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Paraphrases of random memories: each query sits near one memory and its subtopic."""
+@dataclass
+class Queries:
+    vectors: np.ndarray
+    texts: list[str]
+
+    def __getitem__(self, chosen: slice) -> Queries:
+        return Queries(self.vectors[chosen], self.texts[chosen])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def queries(stream: Stream, count: int, rng: np.random.Generator) -> Queries:
+    """Paraphrases of random memories: each query sits near one memory and its subtopic, and
+    names them ("results on 3.2"), so the text index has a third of the stream to rank."""
     picked = rng.integers(len(stream.memories), size=count)
-    return unit(stream.vectors[picked] + noise(rng, count, 0.6))
+    texts = ["results on " + stream.memories[i].text.split("(")[1].rstrip(")") for i in picked]
+    return Queries(unit(stream.vectors[picked] + noise(rng, count, 0.6)), texts)
 
 
 def fill(store: MemoryStore, stream: Stream) -> float:
@@ -127,13 +142,13 @@ def _progress(line: str, *, done: bool = False) -> None:
 
 
 def timed(
-    retriever: Retriever, vectors: np.ndarray, now: float, *, exact: bool
+    retriever: Retriever, asked: Queries, now: float, *, exact: bool
 ) -> tuple[list[float], list[list[str]]]:
     """Seconds per query and the returned ids; touch=False keeps the store unchanged."""
     seconds, ids = [], []
-    for q in vectors:
+    for q, text in zip(asked.vectors, asked.texts, strict=True):
         started = time.perf_counter()
-        top = retriever.retrieve_vector(q, K, now=now, touch=False, exact=exact)
+        top = retriever.retrieve_vector(q, K, text=text, now=now, touch=False, exact=exact)
         seconds.append(time.perf_counter() - started)
         ids.append([s.record.id for s in top])
     return seconds, ids
@@ -148,7 +163,7 @@ def agreement(exact: list[list[str]], union: list[list[str]]) -> float:
 def bench_size(size: int, n_queries: int, n_exact: int, warmup: int) -> dict[str, Any]:
     rng = np.random.default_rng(SEED + size)
     stream = synthetic_stream(size, rng)
-    query_vectors = queries(stream, warmup + n_queries, rng)
+    asked = queries(stream, warmup + n_queries, rng)
     now = stream.end + 3600.0
     with tempfile.TemporaryDirectory(prefix="ponder-bench-") as tmp:
         # No embedder: every vector is supplied, and queries are vectors too.
@@ -156,16 +171,16 @@ def bench_size(size: int, n_queries: int, n_exact: int, warmup: int) -> dict[str
         try:
             insert_s = fill(store, stream)
             retriever = Retriever(store)
-            timed(retriever, query_vectors[:warmup], now, exact=False)  # warm caches
-            timed(retriever, query_vectors[:1], now, exact=True)
-            measured = query_vectors[warmup:]
+            timed(retriever, asked[:warmup], now, exact=False)  # warm caches
+            timed(retriever, asked[:1], now, exact=True)
+            measured = asked[warmup:]
             union_s, union_ids = timed(retriever, measured, now, exact=False)
             _progress(f"  exact scoring of {n_exact} queries at {size} memories...")
             exact_s, exact_ids = timed(retriever, measured[:n_exact], now, exact=True)
             _progress(f"  done at {size} memories", done=True)
         finally:
             store.close()
-        cold_s = first_query_cold(Path(tmp), measured[0], now)
+        cold_s = first_query_cold(Path(tmp), measured[:1], now)
     return {
         "size": size,
         "insert_s": insert_s,
@@ -181,14 +196,14 @@ def bench_size(size: int, n_queries: int, n_exact: int, warmup: int) -> dict[str
     }
 
 
-def first_query_cold(root: Path, query: np.ndarray, now: float) -> float:
+def first_query_cold(root: Path, query: Queries, now: float) -> float:
     """One candidate-union query on a reopened store, whose vector cache starts empty."""
     store = MemoryStore(root, embedder=None)  # type: ignore[arg-type]
     try:
         # Opening the database and the vector index is not retrieval's cost.
         store.count()
-        store.nearest(query, 1)
-        seconds, _ = timed(Retriever(store), query[None, :], now, exact=False)
+        store.nearest(query.vectors[0], 1)
+        seconds, _ = timed(Retriever(store), query, now, exact=False)
     finally:
         store.close()
     return seconds[0]

@@ -60,6 +60,8 @@ from memory.store import IMPORTANCE_LEVELS, MemoryStore, MemoryStoreError, Scala
 
 DECAY_PER_HOUR = 0.995
 RELEVANCE_POOL = 30  # memories nearest the query that the three terms rank, by default
+LEXICAL_WEIGHT = 0.5  # share of BM25 in the relevance that chooses the pool, by default
+LEXICAL_DEPTH = 100  # nearest memories re-scored with BM25 before the pool is cut
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ class Retriever:
         *,
         weights: Weights = Weights(),
         relevance_pool: int | None = RELEVANCE_POOL,
+        lexical_weight: float | None = None,
         candidates_per_term: int = 100,
         candidates_share: float = 0.005,
         exact_below: int = 500,
@@ -220,9 +223,19 @@ class Retriever:
                 f"relevance_pool must be at least 1, or None to score the whole stream; "
                 f"got {relevance_pool}"
             )
+        if lexical_weight is None:
+            lexical_weight = LEXICAL_WEIGHT if relevance_pool is not None else 0.0
+        if not 0 <= lexical_weight <= 1:
+            raise ValueError(f"lexical_weight must be in [0, 1], got {lexical_weight}")
+        if lexical_weight and relevance_pool is None:
+            raise ValueError(
+                "lexical_weight needs a relevance pool: the whole-stream score is the paper's, "
+                "with cosine relevance only; set lexical_weight=0 or give relevance_pool"
+            )
         self.store = store
         self.weights = weights
         self.relevance_pool = relevance_pool
+        self.lexical_weight = lexical_weight
         self.candidates_per_term = candidates_per_term
         self.candidates_share = candidates_share
         self.exact_below = exact_below
@@ -244,26 +257,39 @@ class Retriever:
         """The k best memories for `query`. `exact=None` scores everything below exact_below."""
         _check_k(k)
         query_vector = self.store.embedder.embed([query])[0]
-        return self.retrieve_vector(query_vector, k, now=now, touch=touch, exact=exact, kinds=kinds)
+        return self.retrieve_vector(
+            query_vector, k, text=query, now=now, touch=touch, exact=exact, kinds=kinds
+        )
 
     def retrieve_vector(
         self,
         query_vector: np.ndarray,
         k: int = 10,
         *,
+        text: str | None = None,
         now: float | None = None,
         touch: bool = True,
         exact: bool | None = None,
         kinds: set[Kind] | None = None,
     ) -> list[Scored]:
-        """`retrieve` for a query that is already embedded (unit length, the embedder's dim)."""
+        """`retrieve` for a query that is already embedded (unit length, the embedder's dim).
+
+        `text` is the query's wording, which lexical relevance needs (required unless
+        lexical_weight is 0).
+        """
         _check_k(k)
+        if self.lexical_weight and text is None:
+            raise ValueError(
+                "retrieve_vector needs the query's text for lexical relevance "
+                f"(lexical_weight={self.lexical_weight}); pass text=..., or build the "
+                "Retriever with lexical_weight=0 for cosine relevance alone"
+            )
         now = time.time() if now is None else now
         query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         if exact is None:
             exact = self.store.count() <= self.exact_below
         if self.relevance_pool is not None:
-            found = self._relevant(query_vector, now, exact or kinds is not None, kinds)
+            found = self._relevant(query_vector, text or "", now, exact or kinds is not None, kinds)
         elif exact:
             found = self._everything(query_vector, now)
         else:
@@ -305,35 +331,51 @@ class Retriever:
         return rows, vectors[[position[r[0]] for r in rows]] @ query
 
     def _relevant(
-        self, query: np.ndarray, now: float, exact: bool, kinds: set[Kind] | None
+        self, query: np.ndarray, text: str, now: float, exact: bool, kinds: set[Kind] | None
     ) -> tuple[_Pool, Bounds] | None:
-        """The relevance_pool memories nearest the query, normalised over themselves.
+        """The relevance_pool memories most relevant to the query, normalised over themselves.
 
-        Exact finds them by scoring every vector (and is what a `kinds` filter uses, so that the
-        pool holds memories of those kinds); otherwise chroma's vector index finds them.
+        With a lexical weight w, the LEXICAL_DEPTH memories nearest the query are re-scored as
+        (1 - w) * cosine + w * BM25 / (the best candidate's BM25) before the pool is cut:
+        embeddings miss the exact names (a model, a dataset, a setting such as "rank-8") that a
+        research question turns on. Re-scoring the vector index's candidates, rather than also
+        searching the text index, bounds the cost (BM25 over every memory sharing a word is
+        tens of milliseconds at 100k) and ranked the benchmark's questions no worse. Exact scores
+        every vector (and is what a `kinds` filter uses, so that the pool holds memories of those
+        kinds); otherwise chroma's vector index finds the nearest.
         """
         assert self.relevance_pool is not None
+        w = self.lexical_weight
+        depth = LEXICAL_DEPTH if w else self.relevance_pool
         if exact:
             scored = self._score_all(query)
             if scored is None:
                 return None
-            rows, relevance = scored
+            rows, cosine = scored
             if kinds is not None:
                 wanted = {Kind(kind).value for kind in kinds}
                 keep = [i for i, r in enumerate(rows) if r[1] in wanted]
-                rows, relevance = [rows[i] for i in keep], relevance[keep]
+                rows, cosine = [rows[i] for i in keep], cosine[keep]
                 if not rows:
                     return None
             # Stable order on ties: by similarity, then by the stream's own order.
-            top = np.argsort(-relevance, kind="stable")[: self.relevance_pool]
-            rows, relevance = [rows[i] for i in top], relevance[top]
+            top = np.argsort(-cosine, kind="stable")[:depth]
+            rows, cosine = [rows[i] for i in top], cosine[top]
         else:
-            nearest = dict(self.store.nearest(query, self.relevance_pool))
+            nearest = dict(self.store.nearest(query, depth))
             if not nearest:
                 return None
             rows = self.store.scalars(list(nearest))
-            relevance = np.array([nearest[r[0]] for r in rows])
-        pool = _Pool.from_rows(rows, relevance, now)
+            cosine = np.array([nearest[r[0]] for r in rows])
+        relevance = np.asarray(cosine, dtype=np.float64)
+        lexical = dict(self.store.lexical(text, among=[r[0] for r in rows])) if w else {}
+        if lexical:
+            best = max(lexical.values())
+            bm25 = np.array([lexical.get(r[0], 0.0) for r in rows]) / best
+            relevance = (1 - w) * relevance + w * bm25
+        # Stable order on ties: by relevance, then by the stream's own order.
+        top = np.argsort(-relevance, kind="stable")[: self.relevance_pool]
+        pool = _Pool.from_rows([rows[i] for i in top], relevance[top], now)
         return pool, pool.bounds()
 
     def _union(self, query: np.ndarray, now: float) -> tuple[_Pool, Bounds] | None:

@@ -128,11 +128,15 @@ def test_retrieve_vector_is_retrieve_on_the_embedded_query(store):
     retriever = Retriever(store)
     by_text = retriever.retrieve("benchmark contamination", k=3, now=10.0, touch=False)
     vector = store.embedder.embed(["benchmark contamination"])[0]
-    by_vector = retriever.retrieve_vector(vector, k=3, now=10.0, touch=False)
+    by_vector = retriever.retrieve_vector(
+        vector, k=3, text="benchmark contamination", now=10.0, touch=False
+    )
     assert [s.record.id for s in by_vector] == [s.record.id for s in by_text]
     assert [s.total for s in by_vector] == pytest.approx([s.total for s in by_text])
     with pytest.raises(ValueError, match="k must be at least 1"):
-        retriever.retrieve_vector(vector, k=0)
+        retriever.retrieve_vector(vector, k=0, text="x")
+    with pytest.raises(ValueError, match="needs the query's text"):
+        retriever.retrieve_vector(vector, k=3)
 
 
 def test_union_scores_candidates_exactly_as_exact_retrieval_does(synthetic):
@@ -197,8 +201,8 @@ def test_empty_store_returns_nothing(tmp_path):
 
     empty = MemoryStore(tmp_path / "empty", embedder=None)
     query = unit_rows(1)[0]
-    assert Retriever(empty).retrieve_vector(query, exact=True) == []
-    assert Retriever(empty).retrieve_vector(query, exact=False) == []
+    assert Retriever(empty).retrieve_vector(query, text="anything", exact=True) == []
+    assert Retriever(empty).retrieve_vector(query, text="anything", exact=False) == []
     empty.close()
 
 
@@ -241,7 +245,7 @@ def six_weeks(tmp_path):
 def test_relevance_pool_finds_an_old_finding_that_recency_buries_in_the_paper_score(six_weeks):
     store, query, now, (finding, _, _) = six_weeks
     kw = {"k": 5, "now": now, "touch": False, "exact": True}
-    pooled = Retriever(store, relevance_pool=10).retrieve_vector(query, **kw)
+    pooled = Retriever(store, relevance_pool=10, lexical_weight=0).retrieve_vector(query, **kw)
     paper = Retriever(store, relevance_pool=None).retrieve_vector(query, **kw)
     assert finding in [s.record.id for s in pooled[:2]]  # beside the newer related fact
     assert finding not in [s.record.id for s in paper]
@@ -250,7 +254,7 @@ def test_relevance_pool_finds_an_old_finding_that_recency_buries_in_the_paper_sc
 def test_relevance_pool_ranks_the_newest_version_of_a_fact_above_the_stale_one(six_weeks):
     store, query, now, (_, stale, newest) = six_weeks
     for exact in (True, False):
-        top = Retriever(store, relevance_pool=10).retrieve_vector(
+        top = Retriever(store, relevance_pool=10, lexical_weight=0).retrieve_vector(
             query, 5, now=now, touch=False, exact=exact
         )
         ranked = [s.record.id for s in top]
@@ -261,7 +265,7 @@ def test_relevance_pool_scores_only_the_nearest_memories(synthetic):
     query = unit_rows(1, seed=9)[0]
     ids, vectors = synthetic.vectors_of_all()
     nearest = {ids[i] for i in np.argsort(-(vectors @ query))[:15]}
-    retriever = Retriever(synthetic, weights=Weights(1, 0, 0), relevance_pool=15)
+    retriever = Retriever(synthetic, weights=Weights(1, 0, 0), relevance_pool=15, lexical_weight=0)
     for exact in (True, False):
         top = retriever.retrieve_vector(query, 15, now=240 * HOUR, touch=False, exact=exact)
         assert len({s.record.id for s in top} & nearest) >= (15 if exact else 14)
@@ -270,3 +274,69 @@ def test_relevance_pool_scores_only_the_nearest_memories(synthetic):
 def test_relevance_pool_must_be_positive(store):
     with pytest.raises(ValueError, match="relevance_pool must be at least 1"):
         Retriever(store, relevance_pool=0)
+
+
+# --- lexical relevance (BM25 from SQLite FTS5) ------------------------------------------------
+
+RUNS = [
+    "DCQ on GSM8K with Llama-3-8B: contamination estimate 0.31",
+    "DCQ on GSM8K with Mistral-7B: contamination estimate 0.12",
+    "DCQ on GSM8K with Qwen2-7B: contamination estimate 0.44",
+    "DCQ on GSM8K with Gemma-7B: contamination estimate 0.08",
+    "DCQ on GSM8K with Phi-3-mini: contamination estimate 0.27",
+]
+
+
+def test_lexical_relevance_finds_the_run_an_exact_model_name_picks_out(store):
+    added = store.add_many(
+        [NewMemory(t, Kind.TOOL_RESULT, importance=7, created=0.0) for t in RUNS]
+    )
+    question = "How contaminated is GSM8K for Qwen2-7B?"
+    ranked = Retriever(store).retrieve(question, k=5, now=3600.0, touch=False, exact=True)
+    assert ranked[0].record.id == added[2].id
+    for exact in (True, False):
+        top = Retriever(store).retrieve(question, k=1, now=3600.0, touch=False, exact=exact)
+        assert top[0].record.id == added[2].id
+
+
+def test_lexical_search_follows_adds_and_forgets_and_skips_words_in_most_memories(store):
+    added = store.add_many([NewMemory(t, Kind.TOOL_RESULT, created=0.0) for t in RUNS])
+    assert [i for i, _ in store.lexical("mistral")] == [added[1].id]
+    assert store.lexical("GSM8K contamination") == []  # in every memory: no information
+    assert store.lexical("") == [] and store.lexical("?!") == []
+    hits = dict(store.lexical("Qwen2 Gemma", among=[added[3].id, added[0].id]))
+    assert list(hits) == [added[3].id] and hits[added[3].id] > 0
+    store.forget(added[1].id)
+    assert store.lexical("mistral") == []
+
+
+def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
+    import sqlite3
+
+    from memory.store import MIGRATIONS, MemoryStore, _migrate
+
+    root = tmp_path / "old"
+    root.mkdir()
+    db = sqlite3.connect(root / "memories.sqlite3", isolation_level=None)
+    old = [m for m in MIGRATIONS if m.__name__ != "_m004_full_text_index"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("memory.store.MIGRATIONS", old)
+        _migrate(db)
+    texts = ["Pruned SqueezeNet by 30 percent", "Trained an SAE on layer 3", "Read a paper"]
+    db.executemany(
+        "INSERT INTO memories (id, seq, kind, text, created, last_accessed) "
+        "VALUES (?, ?, 'observation', ?, 0, 0)",
+        [(f"a{n}", n, text) for n, text in enumerate(texts, start=1)],
+    )
+    db.close()
+    store = MemoryStore(root, embedder=None)
+    assert [i for i, _ in store.lexical("squeezenet")] == ["a1"]
+    store.close()
+
+
+def test_lexical_weight_must_be_a_share_and_needs_a_relevance_pool(store):
+    with pytest.raises(ValueError, match="lexical_weight must be in"):
+        Retriever(store, lexical_weight=1.5)
+    with pytest.raises(ValueError, match="needs a relevance pool"):
+        Retriever(store, relevance_pool=None, lexical_weight=0.5)
+    assert Retriever(store, relevance_pool=None).lexical_weight == 0

@@ -82,6 +82,7 @@ def test_migrations_are_recorded_and_run_once(store, tmp_path, embedder):
         "_m001_create_memories",
         "_m002_reflection_marks",
         "_m003_importance_recency_index",
+        "_m004_full_text_index",
     ]
     assert MemoryStore(tmp_path / "memory", embedder).count() == 1
 
