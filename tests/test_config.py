@@ -77,6 +77,18 @@ def test_retrieval_settings_reach_the_retriever(ponder_home):
     retriever = make_retriever(load_settings(), None)
     assert retriever.weights == Weights(0.5, 2.0, 1.0)
     assert retriever.relevance_pool is None  # 0: the paper's score over the whole stream
+    assert retriever.lexical_weight == 0  # which is cosine only
+    (ponder_home / "config.toml").write_text("[retrieval]\nlexical_weight = 0.25\n")
+    assert make_retriever(load_settings(), None).lexical_weight == 0.25
+
+
+def test_lexical_weight_without_a_relevance_pool_is_an_error(ponder_home):
+    ponder_home.mkdir()
+    (ponder_home / "config.toml").write_text(
+        "[retrieval]\nrelevance_pool = 0\nlexical_weight = 0.5\n"
+    )
+    with pytest.raises(ConfigError, match="lexical_weight needs a relevance pool"):
+        load_settings()
 
 
 def test_negative_retrieval_weight_is_an_error(ponder_home):
