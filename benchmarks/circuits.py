@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, at_least, at_most, print_targets, write_json
 
 LAYERS = (2, 5, 8, 11)
 SAE = {"n_latents": 2048, "k": 32, "tokens": 64_000, "reuse": 4, "batch_size": 512, "seed": 0}
@@ -105,21 +105,195 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
     return saes, qualities, train_s
 
 
+def family_stage(model, tok, saes, family: str, n_disc: int, n_eval: int, quick: bool) -> dict:
+    """Discovery, checks against exact patching, and evaluation for one family."""
+    from scipy.stats import spearmanr
+
+    from methods.circuits import (
+        Evaluator,
+        IdentityDictionary,
+        exact_effects,
+        keep_correct,
+        make_pairs,
+        node_effects,
+        random_circuit,
+        split_nouns,
+        tokenize_pairs,
+        top_circuit,
+        top_nodes,
+    )
+
+    train_nouns, test_nouns = split_nouns()
+
+    def pairs(nouns, n, seed):
+        tokens = tokenize_pairs(make_pairs(family, nouns, 6 * n, seed=seed), tok.encode)
+        kept = keep_correct(model, tokens)
+        return kept.subset(torch.arange(min(n, len(kept)))), len(tokens)
+
+    disc, n_disc_all = pairs(train_nouns, n_disc, 1)
+    test, n_test_all = pairs(test_nouns, n_eval, 2)
+    row: dict[str, Any] = {
+        "family": family,
+        "discovery_pairs": len(disc),
+        "test_pairs": len(test),
+        "kept_fraction": round((len(disc) + len(test)) / (n_disc_all + n_test_all), 2),
+    }
+    if len(disc) < 4 or len(test) < 4:
+        row["skipped"] = "too few pairs the model gets right"
+        return row
+    task = disc.discovery_task()
+    ig = node_effects(model, saes, task, "ig", steps=10)
+    atp = node_effects(model, saes, task, "attrib")
+    first = min(saes, key=lambda n: int(n.split("_")[1]))
+    top50 = top_nodes(ig, 50)
+    early = list(dict.fromkeys(top_nodes(ig, 20, [first]) + top_nodes(atp, 20, [first])))
+    nodes = list(dict.fromkeys(top50 + early))
+    exact, exact_s = exact_effects(model, saes, task, nodes)
+    exact_of = dict(zip(nodes, exact.tolist(), strict=True))
+
+    def est(effects, node):
+        n, p, f = node
+        return float(effects.errors[n][p] if f is None else effects.features[n][p, f])
+
+    row["ig_vs_exact_spearman_top50"] = float(
+        spearmanr([est(ig, n) for n in top50], [exact_of[n] for n in top50]).statistic
+    )
+    row["ig_vs_exact_spearman_first"] = float(
+        spearmanr([est(ig, n) for n in early], [exact_of[n] for n in early]).statistic
+    )
+    row["atp_vs_exact_spearman_first"] = float(
+        spearmanr([est(atp, n) for n in early], [exact_of[n] for n in early]).statistic
+    )
+    row["ig_seconds"] = round(ig.seconds, 1)
+    row["atp_seconds"] = round(atp.seconds, 1)
+    per_node = exact_s / len(nodes)
+    row["exact_seconds_per_node"] = round(per_node, 3)
+    row["all_nodes"] = ig.n_nodes()
+    row["exact_all_nodes_seconds_projected"] = round(per_node * ig.n_nodes(), 0)
+    ev = Evaluator(model, saes, test.eval_task())
+    row["m_full"], row["m_empty"] = round(ev.m_full, 3), round(ev.m_empty, 3)
+    sizes = [10, 30, 100, 300, 1000, 1500] if not quick else [10, 100, 300]
+    row["curve"] = {n: round(ev.faithfulness(top_circuit(ig, n)).faithfulness, 3) for n in sizes}
+    big = 1500 if not quick else 300
+    circuit = top_circuit(ig, big)
+    row["faithfulness_300"] = row["curve"][300]
+    row["faithfulness_1500"] = row["curve"][big]
+    row["completeness_1500"] = round(ev.completeness(circuit).faithfulness, 3)
+    row["random_1500"] = round(ev.faithfulness(random_circuit(ig, big, seed=0)).faithfulness, 3)
+    row["no_errors_1500"] = round(ev.faithfulness(circuit.without_errors()).faithfulness, 3)
+    row["error_nodes_in_1500"] = int(sum(m.sum() for m in circuit.errors.values()))
+    # Neurons: the residual basis as an identity dictionary (no error nodes).
+    neurons = {n: IdentityDictionary(sae.d) for n, sae in saes.items()}
+    neuron_ig = node_effects(model, neurons, task, "ig", steps=10)
+    nev = Evaluator(model, neurons, test.eval_task())
+    goal = row["faithfulness_300"]
+    row["neuron_curve"] = {}
+    row["neuron_size_at_equal_faithfulness"] = None
+    for n in [10, 30, 100, 300, 1000, 3000, 6000, neuron_ig.n_nodes()]:
+        f = nev.faithfulness(top_circuit(neuron_ig, min(n, neuron_ig.n_nodes()))).faithfulness
+        row["neuron_curve"][n] = round(f, 3)
+        if f >= goal:
+            row["neuron_size_at_equal_faithfulness"] = n
+            break
+    return row
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny SAEs, few pairs")
     parser.add_argument("--retrain", action="store_true", help="retrain the SAEs")
     parser.add_argument("--train-only", action="store_true", help="stop after the SAE stage")
+    parser.add_argument("--families", nargs="*", default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    from methods.circuits import FAMILIES
+
     torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
     torch.manual_seed(0)
+    started = time.perf_counter()
     model, tok = load_smollm2()
     saes, qualities, train_s = train_stage(model, tok, args.retrain, args.quick)
-    print(f"SAE stage {train_s:.0f} s")
+    print(f"\nSAEs on SmolLM2-135M residual stream ({SAE['n_latents']} latents, k={SAE['k']}):")
+    print(f"{'hook':10s} {'FVE':>6s} {'L0':>5s} {'dead':>6s} {'CE rec':>7s}")
     for n, q in qualities.items():
-        print(n, q)
-    return {}
+        print(
+            f"{n:10s} {q.fraction_variance_explained:6.3f} {q.l0:5.1f} {q.dead_fraction:6.3f} "
+            f"{q.ce_loss_recovered:7.3f}"
+        )
+    if args.train_only:
+        return {}
+    rows = []
+    for family in args.families or FAMILIES:
+        t0 = time.perf_counter()
+        row = family_stage(
+            model, tok, saes, family, 8 if args.quick else 16, 8 if args.quick else 20, args.quick
+        )
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        print(row, flush=True)
+        rows.append(row)
+    done = [r for r in rows if "skipped" not in r]
+    mean = lambda key: sum(r[key] for r in done) / max(len(done), 1)  # noqa: E731
+    print(
+        f"\n{'family':10s} {'pairs':>6s} {'IG~ex':>6s} {'IG1st':>6s} {'AtP1st':>6s} {'F@300':>6s} "
+        f"{'F@1500':>6s} {'compl':>6s} {'rand':>6s} {'noerr':>6s} {'neurons':>8s} {'IG s':>6s} "
+        f"{'exact s':>8s}"
+    )
+    for r in done:
+        print(
+            f"{r['family']:10s} {r['discovery_pairs']:3d}/{r['test_pairs']:<2d} "
+            f"{r['ig_vs_exact_spearman_top50']:6.2f} {r['ig_vs_exact_spearman_first']:6.2f} "
+            f"{r['atp_vs_exact_spearman_first']:6.2f} {r['faithfulness_300']:6.2f} "
+            f"{r['faithfulness_1500']:6.2f} {r['completeness_1500']:6.2f} {r['random_1500']:6.2f} "
+            f"{r['no_errors_1500']:6.2f} {str(r['neuron_size_at_equal_faithfulness']):>8s} "
+            f"{r['ig_seconds']:6.0f} {r['exact_all_nodes_seconds_projected']:8.0f}"
+        )
+    targets = [
+        at_least(
+            "IG vs exact Spearman, top-50 nodes (mean)", mean("ig_vs_exact_spearman_top50"), 0.7
+        ),
+        at_least(
+            "IG minus AtP Spearman vs exact, first SAE layer (mean)",
+            mean("ig_vs_exact_spearman_first") - mean("atp_vs_exact_spearman_first"),
+            0.0,
+        ),
+        at_least("faithfulness at 300 nodes (mean)", mean("faithfulness_300"), 0.6),
+        at_least("faithfulness at 1500 nodes (mean)", mean("faithfulness_1500"), 0.8),
+        at_most("completeness at 1500 nodes (mean)", mean("completeness_1500"), 0.25),
+        at_most("random 1500-node circuit faithfulness (mean)", mean("random_1500"), 0.2),
+        at_least(
+            "faithfulness lost without error nodes (mean)",
+            mean("faithfulness_1500") - mean("no_errors_1500"),
+            0.2,
+        ),
+        at_least("families with enough correct pairs", len(done), 4),
+    ]
+    speed = mean("exact_all_nodes_seconds_projected") / max(mean("ig_seconds"), 1e-9)
+    print(
+        f"\nexact patching of every node / IG discovery: {speed:.0f}x "
+        f"({mean('exact_all_nodes_seconds_projected'):.0f} s projected vs {mean('ig_seconds'):.0f} s)"
+    )
+    print_targets(targets)
+    wall = time.perf_counter() - started
+    print(f"\nwall {wall:.0f} s")
+    result = {
+        "config": {
+            "model": "SmolLM2-135M-Instruct",
+            "layers": list(LAYERS),
+            "sae": SAE,
+            "ig_steps": 10,
+            "quick": args.quick,
+            "threads": torch.get_num_threads(),
+        },
+        "sae_quality": [{"name": n, **vars(q)} for n, q in qualities.items()],
+        "sae_train_seconds": round(train_s, 0),
+        "families": rows,
+        "exact_over_ig_time": speed,
+        "targets": targets,
+        "wall_seconds": round(wall, 0),
+    }
+    if not args.quick:
+        write_json(result, args.out, "circuits")
+    return result
 
 
 if __name__ == "__main__":
