@@ -224,3 +224,30 @@ def test_bad_inputs_raise_errors_that_name_the_argument(tmp_path):
         TaylorFOBNImportance()(None)
     with pytest.raises(RuntimeError, match="attach"):
         TaylorFOBNImportance().accumulate()
+
+
+def test_readme_example_runs_at_a_smaller_scale(monkeypatch):
+    """The README's example as written, with the data, epochs and schedule shrunk for a test."""
+    from pathlib import Path
+
+    import methods.pruning as pruning
+
+    real_digits, real_config, real_schedule = (
+        pruning.digits_identities,
+        pruning.TrainConfig,
+        pruning.Schedule,
+    )
+
+    def small_digits(identities=(0, 1, 2, 3, 4, 5, 6)):
+        data = real_digits(identities, size=16)
+        return data.subset(np.arange(0, len(data), 4))
+
+    monkeypatch.setattr(pruning, "digits_identities", small_digits)
+    monkeypatch.setattr(pruning, "TrainConfig", lambda **kw: real_config(**{**kw, "epochs": 1}))
+    monkeypatch.setattr(pruning, "Schedule", lambda **kw: real_schedule(**kw, **TINY))
+    readme = Path(__file__).resolve().parent.parent / "methods" / "pruning" / "README.md"
+    code = readme.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(compile(code, "methods/pruning/README.md", "exec"), scope)
+    assert scope["result"].filters_removed >= 0.5
+    assert scope["result"].after.params < scope["result"].before.params
