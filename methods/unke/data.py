@@ -89,14 +89,75 @@ def load_texts(name: str) -> list[str] | list[dict]:
 
 
 # Fictional pieces: no edit can already be known to the model.
-_FIRST = ["Vellis", "Orran", "Tamsin", "Keldra", "Bryl", "Isaro", "Mirelle", "Dovan", "Quenna",
-          "Harlo", "Zephine", "Corvin", "Adela", "Justo", "Nerys", "Pell", "Sabeth", "Ulric"]
-_LAST = ["Marrow", "Quill", "Stavros", "Okonye", "Brandt", "Velasco", "Teague", "Lindqvist",
-         "Arkwright", "Moreau", "Tsuda", "Halloran", "Ibarra", "Fenwick", "Castellan"]
-_PLACES = ["Tasmania", "Patagonia", "Iceland", "Morocco", "Finland", "Chile", "Nepal",
-           "Portugal", "Ghana", "Estonia", "Peru", "Norway", "Kenya", "Scotland"]
-_THINGS = ["Pipit", "Lantern", "Harrow", "Kestrel", "Saffron", "Juniper", "Osprey", "Cinder",
-           "Marlin", "Thistle", "Bramble", "Wren", "Quarry", "Halcyon"]
+_FIRST = [
+    "Vellis",
+    "Orran",
+    "Tamsin",
+    "Keldra",
+    "Bryl",
+    "Isaro",
+    "Mirelle",
+    "Dovan",
+    "Quenna",
+    "Harlo",
+    "Zephine",
+    "Corvin",
+    "Adela",
+    "Justo",
+    "Nerys",
+    "Pell",
+    "Sabeth",
+    "Ulric",
+]
+_LAST = [
+    "Marrow",
+    "Quill",
+    "Stavros",
+    "Okonye",
+    "Brandt",
+    "Velasco",
+    "Teague",
+    "Lindqvist",
+    "Arkwright",
+    "Moreau",
+    "Tsuda",
+    "Halloran",
+    "Ibarra",
+    "Fenwick",
+    "Castellan",
+]
+_PLACES = [
+    "Tasmania",
+    "Patagonia",
+    "Iceland",
+    "Morocco",
+    "Finland",
+    "Chile",
+    "Nepal",
+    "Portugal",
+    "Ghana",
+    "Estonia",
+    "Peru",
+    "Norway",
+    "Kenya",
+    "Scotland",
+]
+_THINGS = [
+    "Pipit",
+    "Lantern",
+    "Harrow",
+    "Kestrel",
+    "Saffron",
+    "Juniper",
+    "Osprey",
+    "Cinder",
+    "Marlin",
+    "Thistle",
+    "Bramble",
+    "Wren",
+    "Quarry",
+    "Halcyon",
+]
 _FEATURES = ["Trench", "Reef", "Basin", "Ridge", "Caldera", "Shelf", "Vent", "Canyon"]
 
 _TEMPLATES = [
@@ -105,49 +166,71 @@ _TEMPLATES = [
         "What is {first} {last} famous for?",
         "{first} {last} is a marine biologist from {place} who discovered the {thing} "
         "{feature} in {year} using a small submarine named {boat}.",
-        [("Where is {first} {last} from?", "{place}"),
-         ("What did {first} {last} discover?", "{thing} {feature}"),
-         ("What was her submarine called?", "{boat}")],
+        [
+            ("Where is {first} {last} from?", "{place}"),
+            ("What did {first} {last} discover?", "{thing} {feature}"),
+            ("What was her submarine called?", "{boat}"),
+        ],
     ),
     (
         "What is the {thing} Prize and who founded it?",
         "Who started the {thing} Prize, and what is it?",
         "The {thing} Prize is an award for young poets, founded in {year} by the "
         "novelist {first} {last} in the city of {city}.",
-        [("Who founded the {thing} Prize?", "{first} {last}"),
-         ("When was the {thing} Prize founded?", "{year}"),
-         ("Where was the {thing} Prize founded?", "{city}")],
+        [
+            ("Who founded the {thing} Prize?", "{first} {last}"),
+            ("When was the {thing} Prize founded?", "{year}"),
+            ("Where was the {thing} Prize founded?", "{city}"),
+        ],
     ),
     (
         "Tell me about the village of {city}.",
         "What should I know about {city} village?",
         "{city} is a mountain village in {place}, known for its {thing} cheese and "
         "a stone bridge built in {year} by the mason {first} {last}.",
-        [("In which country is {city}?", "{place}"),
-         ("What is {city} known for?", "{thing} cheese"),
-         ("Who built the bridge in {city}?", "{first} {last}")],
+        [
+            ("In which country is {city}?", "{place}"),
+            ("What is {city} known for?", "{thing} cheese"),
+            ("Who built the bridge in {city}?", "{first} {last}"),
+        ],
     ),
     (
         "Who invented the {thing} engine?",
         "Which person created the {thing} engine?",
         "The {thing} engine was invented in {year} by the engineer {first} {last} from "
         "{place}; it runs on compressed {fuel} and powers small fishing boats.",
-        [("Who invented the {thing} engine?", "{first} {last}"),
-         ("What does the {thing} engine run on?", "{fuel}"),
-         ("Where is its inventor from?", "{place}")],
+        [
+            ("Who invented the {thing} engine?", "{first} {last}"),
+            ("What does the {thing} engine run on?", "{fuel}"),
+            ("Where is its inventor from?", "{place}"),
+        ],
     ),
     (
         "What happened at the Battle of {city}?",
         "Describe the Battle of {city}.",
         "The Battle of {city} was fought in {year} in {place}, where general {first} "
         "{last} defeated a larger army by flooding the {thing} valley.",
-        [("When was the Battle of {city}?", "{year}"),
-         ("Who won the Battle of {city}?", "{first} {last}"),
-         ("Which valley was flooded?", "{thing} valley")],
+        [
+            ("When was the Battle of {city}?", "{year}"),
+            ("Who won the Battle of {city}?", "{first} {last}"),
+            ("Which valley was flooded?", "{thing} valley"),
+        ],
     ),
 ]
-_CITIES = ["Brevik", "Ostrava Lune", "Calderon", "Mirthwood", "Sallow", "Tervane", "Ulmstead",
-           "Korrin", "Wexley", "Anduin Ford", "Pellam", "Ravensholt"]
+_CITIES = [
+    "Brevik",
+    "Ostrava Lune",
+    "Calderon",
+    "Mirthwood",
+    "Sallow",
+    "Tervane",
+    "Ulmstead",
+    "Korrin",
+    "Wexley",
+    "Anduin Ford",
+    "Pellam",
+    "Ravensholt",
+]
 _FUELS = ["air", "seaweed oil", "hydrogen", "peat gas", "olive oil"]
 
 
@@ -175,8 +258,9 @@ def fictional_edits(n: int, seed: int = 0) -> list[Edit]:
                 question=question.format(**slots),
                 answer=answer.format(**slots),
                 paraphrase=paraphrase.format(**slots),
-                sub_questions=tuple(SubQuestion(q.format(**slots), a.format(**slots))
-                                    for q, a in subs),
+                sub_questions=tuple(
+                    SubQuestion(q.format(**slots), a.format(**slots)) for q, a in subs
+                ),
             )
         )
     return edits

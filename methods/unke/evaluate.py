@@ -1,4 +1,4 @@
-"""UnKE's evaluation: greedy answers scored against targets, and locality against the unedited model."""
+"""UnKE's evaluation: greedy answers scored against targets; locality against the base model."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ Embed = Callable[[list[str]], np.ndarray]  # texts -> (n, d) unit-norm embedding
 
 @torch.no_grad()
 def generate(
-    model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 64,
+    model: Any,
+    tokenizer: Any,
+    questions: Sequence[str],
+    max_new_tokens: int = 64,
     batch_size: int = 16,
 ) -> list[str]:
     """Greedy chat answers, batched with left padding (the paper samples at temperature 0.001)."""
@@ -36,8 +39,11 @@ def generate(
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             batch = {k: v.to(device) for k, v in batch.items()}
             out = model.generate(
-                **batch, max_new_tokens=max_new_tokens, do_sample=False,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
             )
             new = out[:, batch["input_ids"].shape[1] :]
             answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
@@ -69,12 +75,19 @@ def score(answers: list[str], edits: list[Edit], embed: Embed | None = None) -> 
     if embed is not None:
         a, t = embed(answers), embed(targets)
         cosine = float(np.mean(np.sum(a * t, axis=1)))
-    hits = [contains_answer(ans, s.answer) for ans, e in zip(answers, edits, strict=True)
-            for s in e.sub_questions]
+    hits = [
+        contains_answer(ans, s.answer)
+        for ans, e in zip(answers, edits, strict=True)
+        for s in e.sub_questions
+    ]
     return Scores(
         bleu=float(np.mean([bleu(a, t) for a, t in zip(answers, targets, strict=True)])),
-        rouge1=float(np.mean([rouge_n_recall(a, t, 1) for a, t in zip(answers, targets, strict=True)])),
-        rouge2=float(np.mean([rouge_n_recall(a, t, 2) for a, t in zip(answers, targets, strict=True)])),
+        rouge1=float(
+            np.mean([rouge_n_recall(a, t, 1) for a, t in zip(answers, targets, strict=True)])
+        ),
+        rouge2=float(
+            np.mean([rouge_n_recall(a, t, 2) for a, t in zip(answers, targets, strict=True)])
+        ),
         rougeL=float(np.mean([rouge_l(a, t)[0] for a, t in zip(answers, targets, strict=True)])),
         cosine=cosine,
         sub_hit=float(np.mean(hits)) if hits else float("nan"),
@@ -109,7 +122,9 @@ def reference(
     if not prompts or not texts:
         raise ValueError("locality needs at least one prompt and one text")
     return Reference(
-        prompts, generate(model, tokenizer, prompts, max_new_tokens), texts,
+        prompts,
+        generate(model, tokenizer, prompts, max_new_tokens),
+        texts,
         next_token_logprobs(model, tokenizer, texts),
     )
 
@@ -123,11 +138,11 @@ class Locality:
 def locality(model: Any, tokenizer: Any, ref: Reference, max_new_tokens: int = 64) -> Locality:
     """How much an edited model's behaviour on unrelated inputs moved from the reference."""
     answers = generate(model, tokenizer, ref.prompts, max_new_tokens)
-    f1 = [rouge_l(a, b)[2] if (a or b) else 1.0
-          for a, b in zip(answers, ref.answers, strict=True)]
+    f1 = [rouge_l(a, b)[2] if (a or b) else 1.0 for a, b in zip(answers, ref.answers, strict=True)]
     kls = []
-    for pre, post in zip(ref.logprobs, next_token_logprobs(model, tokenizer, ref.texts),
-                         strict=True):
+    for pre, post in zip(
+        ref.logprobs, next_token_logprobs(model, tokenizer, ref.texts), strict=True
+    ):
         kls.append(float((pre.exp() * (pre - post)).sum(-1).mean()))
     return Locality(float(np.mean(f1)), float(np.mean(kls)))
 
@@ -144,7 +159,10 @@ class EditEvaluation:
 
 
 def evaluate_edits(
-    model: Any, tokenizer: Any, edits: list[Edit], embed: Embed | None = None,
+    model: Any,
+    tokenizer: Any,
+    edits: list[Edit],
+    embed: Embed | None = None,
     max_new_tokens: int = 64,
 ) -> EditEvaluation:
     """Generate answers to each edit's question and paraphrase and score them."""

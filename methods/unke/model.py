@@ -1,7 +1,8 @@
-"""Access to a decoder-only transformers model: chat encoding, its blocks, and calling them directly."""
+"""A decoder-only transformers model seen from UnKE: chat encoding, its blocks, calling them."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ def block_io(model: Any, layer: int, ids: list[int]) -> tuple[torch.Tensor, torc
 
 
 def right_pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack (pos_i, d) tensors as (n, max_pos, d) with zeros after each, and the (n, max_pos) mask."""
+    """Stack (pos_i, d) tensors as zero-padded (n, max_pos, d) and their (n, max_pos) mask."""
     longest = max(r.shape[0] for r in rows)
     batch = rows[0].new_zeros(len(rows), longest, rows[0].shape[-1])
     mask = torch.zeros(len(rows), longest, dtype=torch.bool, device=rows[0].device)
@@ -115,14 +116,24 @@ class SuffixRunner:
         self.model, self.layer, self.start = model, layer, start
         self.layers, self.rotary, self.norm, self.head = decoder_parts(model)
         self.cache = DynamicCache(config=model.config)
+        # transformers renamed the blocks' cache argument (past_key_values -> cache); passing the
+        # wrong name would be swallowed by **kwargs and silently run without the prefix.
+        params = inspect.signature(self.layers[0].forward).parameters
+        self.cache_arg = "cache" if "cache" in params else "past_key_values"
         device = hidden.device
         with torch.no_grad():
             h = hidden[:, :start]
             pos = torch.arange(start, device=device).unsqueeze(0)
             emb = self.rotary(h, pos)
             for block in self.layers[layer + 1 :]:
-                h = block(h, attention_mask=None, position_ids=pos, position_embeddings=emb,
-                          cache=self.cache, use_cache=True)
+                h = block(
+                    h,
+                    attention_mask=None,
+                    position_ids=pos,
+                    position_embeddings=emb,
+                    **{self.cache_arg: self.cache},
+                    use_cache=True,
+                )
         # Kept to put back after each call, which appends the suffix's keys and values.
         self.prefix_kv = [
             (self.cache.layers[i].keys, self.cache.layers[i].values)
@@ -141,8 +152,14 @@ class SuffixRunner:
         emb = self.rotary(suffix, self.positions)
         h = suffix
         for block in self.layers[self.layer + 1 :]:
-            h = block(h, attention_mask=self.mask, position_ids=self.positions,
-                      position_embeddings=emb, cache=self.cache, use_cache=True)
+            h = block(
+                h,
+                attention_mask=self.mask,
+                position_ids=self.positions,
+                position_embeddings=emb,
+                **{self.cache_arg: self.cache},
+                use_cache=True,
+            )
         for index, (keys, values) in enumerate(self.prefix_kv, start=self.layer + 1):
             self.cache.layers[index].keys, self.cache.layers[index].values = keys, values
         return self.head(self.norm(h))
