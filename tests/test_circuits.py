@@ -338,3 +338,74 @@ def test_a_tiny_transformer_trained_on_agreement_gives_a_faithful_sparse_circuit
     assert rand.faithfulness < small.faithfulness - 0.3
     assert ev.completeness(top_circuit(effects, 40)).faithfulness < 0.5
     assert FAMILIES[1] == "nounpp"
+
+
+def test_edges_into_the_next_submodule_add_up_to_the_upstream_node_effect():
+    from methods.circuits import edge_effects
+    from methods.circuits.circuit import full_like
+
+    torch.manual_seed(0)
+    model = LinearToy(n_layers=2)
+    dicts = {"resid_0": IdentityDictionary(6), "resid_1": IdentityDictionary(6)}
+    task = _pair_task(length=3)
+    effects = node_effects(model, dicts, task, "attrib")
+    nodes = full_like(effects).nodes()
+    edges = edge_effects(model, dicts, task, effects, nodes)
+    # Every path from resid_0 to the logits runs through resid_1, so on a linear model a node's
+    # edges into resid_1 sum to its own effect.
+    for node in [n for n in nodes if n[0] == "resid_0" and n[2] is not None]:
+        total = sum(e.effect for e in edges if e.upstream == node)
+        assert total == pytest.approx(
+            float(effects.features["resid_0"][node[1], node[2]]), abs=1e-4
+        )
+    assert all(e.downstream[0] == "resid_1" for e in edges)
+
+
+def test_circuit_renders_to_json_svg_and_png(tmp_path):
+    from methods.circuits import graph, write
+    from methods.circuits.attribution import Edge
+
+    model = LinearToy()
+    dicts = {"resid_0": IdentityDictionary(6), "resid_1": IdentityDictionary(6)}
+    effects = node_effects(model, dicts, _pair_task(), "attrib")
+    nodes = top_nodes(effects, 6)
+    g = graph(effects, nodes, [Edge(nodes[0], nodes[1], 0.5)], {"resid_0/1@0": "a label"})
+    paths = write(g, tmp_path)
+    assert [p.suffix for p in paths] == [".json", ".svg", ".png"]
+    assert paths[1].read_text().startswith("<svg") and "resid_1" in paths[1].read_text()
+    assert len(__import__("json").loads(paths[0].read_text())["nodes"]) == 6
+
+
+def test_buffer_streams_batches_per_hook_point_without_the_sink_position():
+    from methods.circuits import ActivationBuffer
+    from methods.circuits.tiny import TinyConfig, TinyTransformer
+
+    model = TinyTransformer(11, TinyConfig(d=8)).eval()
+    texts = [" ".join(str(i % 11) for i in range(j, j + 9)) for j in range(40)]
+    buf = ActivationBuffer(
+        model,
+        lambda t: [int(w) for w in t.split()],
+        texts,
+        ["resid_0", "resid_1"],
+        context=6,
+        capacity=64,
+        batch_size=16,
+    )
+    batches = list(buf)
+    assert batches and all(b["resid_0"].shape == (16, 8) for b in batches)
+    assert buf.exhausted and buf.tokens_read == (40 * 9 // 6) * 5  # 5 of each 6 positions
+    with pytest.raises(ValueError, match="names is empty"):
+        ActivationBuffer(model, str.split, texts, [])
+
+
+def test_corpus_mixes_docstrings_with_task_text():
+    from methods.circuits import corpus
+
+    texts = corpus(20_000, ["The author is here"], task_fraction=0.2, seed=0)
+    assert sum(map(len, texts)) >= 20_000
+    assert any("The author is here" in t for t in texts)
+    assert any("return" in t.lower() for t in texts)  # docstrings of the standard library
+    with pytest.raises(ValueError, match="n_chars"):
+        corpus(0)
+    with pytest.raises(ValueError, match="task_text is empty"):
+        corpus(100, [])
