@@ -93,6 +93,7 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
             "seed": 0,
             "corpus": "stdlib docstrings (ast) + 10% agreement sentences, train nouns",
             "model": "SmolLM2-135M-Instruct",
+            "train_seconds": round(time.perf_counter() - started),
             **spec,
         }
         save_all(saes, folder, meta)
@@ -128,15 +129,15 @@ def family_stage(model, tok, saes, family: str, n_disc: int, n_eval: int, quick:
     def pairs(nouns, n, seed):
         tokens = tokenize_pairs(make_pairs(family, nouns, 6 * n, seed=seed), tok.encode)
         kept = keep_correct(model, tokens)
-        return kept.subset(torch.arange(min(n, len(kept)))), len(tokens)
+        return kept.subset(torch.arange(min(n, len(kept)))), len(kept), len(tokens)
 
-    disc, n_disc_all = pairs(train_nouns, n_disc, 1)
-    test, n_test_all = pairs(test_nouns, n_eval, 2)
+    disc, disc_kept, disc_all = pairs(train_nouns, n_disc, 1)
+    test, test_kept, test_all = pairs(test_nouns, n_eval, 2)
     row: dict[str, Any] = {
         "family": family,
         "discovery_pairs": len(disc),
         "test_pairs": len(test),
-        "kept_fraction": round((len(disc) + len(test)) / (n_disc_all + n_test_all), 2),
+        "kept_fraction": round((disc_kept + test_kept) / (disc_all + test_all), 2),
     }
     if len(disc) < 4 or len(test) < 4:
         row["skipped"] = "too few pairs the model gets right"
@@ -195,7 +196,35 @@ def family_stage(model, tok, saes, family: str, n_disc: int, n_eval: int, quick:
         if f >= goal:
             row["neuron_size_at_equal_faithfulness"] = n
             break
+    row["_effects"] = ig
+    row["_task"] = task
     return row
+
+
+def evidence(model, tok, saes, row: dict, out: Path, n_nodes: int = 30) -> list[Path]:
+    """The top nodes of one family's circuit with their edges, drawn, and each top feature's
+    top-activating contexts from held-out docstrings (the evidence for reading it)."""
+    from methods.circuits import corpus, edge_effects, graph, top_contexts, top_nodes, write
+    from methods.circuits.render import contexts_json
+
+    effects, task = row["_effects"], row["_task"]
+    nodes = top_nodes(effects, n_nodes)
+    edges = edge_effects(model, saes, task, effects, nodes, edge_threshold=0.01)
+    feats = [(n, f) for n, _, f in nodes if f is not None][:8]
+    rows = [tok.encode(t)[:64] for t in corpus(400_000, seed=3)]
+    ids = torch.tensor([r for r in rows if len(r) == 64][:150])
+    found = top_contexts(model, saes, feats, ids, tok.decode, k=4)
+    labels = {}
+    for n, p, f in nodes:
+        if f is not None and found.get(f"{n}/{f}"):
+            labels[f"{n}/{f}@{p}"] = f"{f}@{p} " + found[f"{n}/{f}"][0].text[-14:]
+    paths = write(graph(effects, nodes, edges, labels), out, f"circuit_{row['family']}")
+    ctx_path = out / f"features_{row['family']}.json"
+    ctx_path.write_text(__import__("json").dumps(contexts_json(found), indent=2))
+    print(f"{len(nodes)} nodes, {len(edges)} edges above 0.01; top contexts:")
+    for key, items in list(found.items())[:4]:
+        print(f"  {key}: {[c.text[-40:] for c in items[:2]]}")
+    return [*paths, ctx_path]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -228,6 +257,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         row = family_stage(
             model, tok, saes, family, 8 if args.quick else 16, 8 if args.quick else 20, args.quick
         )
+        if family == "nounpp" and "skipped" not in row:
+            paths = evidence(model, tok, saes, row, sae_folder().parent / "evidence")
+            print("graph and feature evidence:", ", ".join(str(p) for p in paths))
+        row.pop("_effects", None)
+        row.pop("_task", None)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         print(row, flush=True)
         rows.append(row)
@@ -270,7 +304,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     speed = mean("exact_all_nodes_seconds_projected") / max(mean("ig_seconds"), 1e-9)
     print(
         f"\nexact patching of every node / IG discovery: {speed:.0f}x "
-        f"({mean('exact_all_nodes_seconds_projected'):.0f} s projected vs {mean('ig_seconds'):.0f} s)"
+        f"({mean('exact_all_nodes_seconds_projected'):.0f} s projected vs "
+        f"{mean('ig_seconds'):.0f} s)"
     )
     print_targets(targets)
     wall = time.perf_counter() - started
