@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from methods.llm import LLM
 from methods.trawl.data import Item, User
@@ -49,8 +49,12 @@ class ItemKnowledge(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    genre: list[str] = Field(max_length=4, description="The item's genres.")
-    theme: list[str] = Field(max_length=3, description="Main themes or subjects.")
+    genre: list[Annotated[str, Field(max_length=30)]] = Field(
+        max_length=4, description="The item's genres."
+    )
+    theme: list[Annotated[str, Field(max_length=40)]] = Field(
+        max_length=3, description="Main themes or subjects."
+    )
     era: str = Field(max_length=40, description="When it was made, e.g. 'mid-1990s'.")
     audience: str = Field(max_length=60, description="Who it is for.")
     mood: str = Field(max_length=60, description="Its tone.")
@@ -90,7 +94,7 @@ def user_profile_text(user: User) -> str:
     if user.age is None:
         band = "a viewer of unknown age"
     elif user.age < 18:
-        band = "a teenager who likely enjoys youth and family films"
+        band = "under 18, likely to enjoy youth and family films"
     elif user.age < 30:
         band = "a young adult"
     elif user.age < 50:
@@ -120,8 +124,8 @@ class KeyFactorExtractor:
         themes = [t for r, t in readable if r != "genre"]
         moods = [_MOOD[g] for g in item.genres if g in _MOOD][:2]
         return ItemKnowledge(
-            genre=genres[:4],
-            theme=[t[:80] for t in themes[:3]],
+            genre=[g[:30] for g in genres[:4]],
+            theme=[t[:40] for t in themes[:3]],
             era=_era(item.year),
             audience=_audience_from_genres(item.genres),
             mood="; ".join(moods) or "unspecified",
@@ -175,7 +179,7 @@ class LLMExtractor:
         *,
         retries: int = 1,
         max_facts: int = 12,
-        max_tokens: int = 160,
+        max_tokens: int = 256,
     ) -> None:
         if not hasattr(llm, "chat"):
             raise TypeError("llm must have a chat(messages, schema=...) method (methods.llm.LLM)")
@@ -205,8 +209,9 @@ class LLMExtractor:
                     max_tokens=self.max_tokens,
                 )
                 knowledge = _parse(reply)
-            except (ValueError, ValidationError, RuntimeError) as exc:
-                # The model's fault (malformed or cut-off JSON): retry, then record it.
+            except Exception as exc:  # noqa: BLE001
+                # Backends raise their own error types for malformed or cut-off JSON (methods
+                # cannot import them); retry, then record the failure, which the report counts.
                 error = f"{type(exc).__name__}: {str(exc)[:200]}"
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,10 @@ class LightGCN(nn.Module):
         self.register_buffer(
             "adj",
             torch.sparse_coo_tensor(
-                torch.as_tensor(np.stack([rows, cols])), torch.as_tensor(values), (n, n)
+                torch.as_tensor(np.stack([rows, cols])),
+                torch.as_tensor(values),
+                (n, n),
+                check_invariants=True,
             ).coalesce(),
         )
 
@@ -144,6 +147,7 @@ def fit_knowledge_taste(
     reg: float = 1e-2,
     lr: float = 5e-3,
     seed: int = 0,
+    batch_size: int = 2048,
 ) -> torch.Tensor:
     """Each user's taste over the projected knowledge, (n_users, d_k), fitted with BPR on warm
     items scored by knowledge alone; it starts from the user's CF vector, since the adapter
@@ -152,7 +156,7 @@ def fit_knowledge_taste(
     opt = torch.optim.Adam([taste], lr=lr)
     rng = np.random.default_rng(seed + 1)
     for _ in range(epochs):
-        for u, pos, neg in _bpr_batches(train, warm_items, 2048, rng):
+        for u, pos, neg in _bpr_batches(train, warm_items, batch_size, rng):
             tu = taste[u]
             loss = -F.logsigmoid((tu * (knowledge[pos] - knowledge[neg])).sum(-1)).mean()
             loss = loss + reg * tu.pow(2).sum(-1).mean()

@@ -63,7 +63,7 @@ class TrawlResult:
     model: TrawlModel
 
 
-def _fit_projection(users, adapted, train, warm_items, epochs, seed) -> nn.Linear:
+def _fit_projection(users, adapted, train, warm_items, epochs, seed, batch_size) -> nn.Linear:
     """W (d x d) so that <user, W a_i> ranks items from knowledge alone (users frozen)."""
     torch.manual_seed(seed)
     d = adapted.shape[1]
@@ -74,7 +74,7 @@ def _fit_projection(users, adapted, train, warm_items, epochs, seed) -> nn.Linea
     opt = torch.optim.Adam(proj.parameters(), lr=1e-2)
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
-        for u, pos, neg in _bpr_batches(train, warm_items, 2048, rng):
+        for u, pos, neg in _bpr_batches(train, warm_items, batch_size, rng):
             k = proj(adapted)
             loss = -F.logsigmoid((users[u] * (k[pos] - k[neg])).sum(-1)).mean()
             opt.zero_grad()
@@ -176,7 +176,13 @@ def run_trawl(
         adapted = adapter(sem_t)
     report(0.8, "projection")
     proj = _fit_projection(
-        users, adapted, split.train, split.warm_items, config.projection_epochs, seed
+        users,
+        adapted,
+        split.train,
+        split.warm_items,
+        config.projection_epochs,
+        seed,
+        config.train.batch_size,
     )
     with torch.no_grad():
         knowledge = proj(adapted)
@@ -189,6 +195,7 @@ def run_trawl(
         config.taste_epochs,
         config.taste_reg,
         seed=seed,
+        batch_size=config.train.batch_size,
     )
     ids = items.clone()
     ids[torch.as_tensor(split.cold_items)] = 0.0  # a cold item has no ID part
