@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from methods.llm import LLM
 from methods.trawl.data import Item, User
@@ -198,8 +198,11 @@ class LLMExtractor:
         prompt = _prompt(item, self.max_facts)
         path = self._cache_path(prompt)
         if path.is_file():
-            knowledge = ItemKnowledge.model_validate_json(path.read_text())
-            return Extraction(knowledge.text(item.title), knowledge, cached=True)
+            try:
+                knowledge = ItemKnowledge.model_validate_json(path.read_text())
+                return Extraction(knowledge.text(item.title), knowledge, cached=True)
+            except ValidationError:
+                pass  # written under an older schema: extract again and overwrite it
         error = ""
         for _ in range(self.retries + 1):
             try:
