@@ -145,7 +145,7 @@ def compute_target(
             limit = config.z_max_norm * h0_norm
             if delta.norm() > limit:
                 delta.mul_(limit / delta.norm())
-    return (h0 + delta).detach(), nll_before, nll, steps, float(delta.norm() / h0_norm)
+    return (h0 + delta).detach(), nll_before, nll, steps, float(delta.detach().norm() / h0_norm)
 
 
 def _decay_groups(params: dict[str, torch.nn.Parameter], decay: float) -> list[dict]:
@@ -252,6 +252,7 @@ def unke_edit(
         ],
     )
     report = EditReport("unke", snapshot, 0.0)
+    pres_ids = preservation_ids(tokenizer, preservation)  # validated before any work
     encoded = [encode(tokenizer, e.question, e.answer) for e in edits]
     targets = []
     for i, enc in enumerate(tqdm(encoded, desc="UnKE stage 1", leave=False)):
@@ -273,7 +274,7 @@ def unke_edit(
         model,
         [enc.prompt for enc in encoded],
         targets,
-        preservation_ids(tokenizer, preservation),
+        pres_ids,
         config,
         stage2,
     )

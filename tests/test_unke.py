@@ -1,0 +1,201 @@
+"""UnKE: text scores against hand-computed values, data validation, and a real edit of SmolLM2."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from methods.unke import (
+    Edit,
+    Snapshot,
+    UnkeConfig,
+    bleu,
+    contains_answer,
+    edit_from_dict,
+    evaluate_edits,
+    fictional_edits,
+    ft_l,
+    load_edits,
+    load_texts,
+    rouge_l,
+    rouge_n_recall,
+    save_edits,
+    score,
+    unke_edit,
+)
+from methods.unke.model import SuffixRunner, block_io, call_block, decoder_parts, encode
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_rouge_recall_counts_clipped_overlap_over_reference_ngrams():
+    # reference "the cat sat on the mat": 6 unigrams; candidate shares the, cat, the, mat.
+    assert rouge_n_recall("the cat and the mat", "the cat sat on the mat", 1) == pytest.approx(
+        4 / 6
+    )
+    # bigrams of the reference: 5; shared: "the cat", "the mat".
+    assert rouge_n_recall("the cat and the mat", "the cat sat on the mat", 2) == pytest.approx(
+        2 / 5
+    )
+    assert rouge_n_recall("anything", "", 1) == 0.0
+
+
+def test_rouge_l_uses_the_longest_common_subsequence():
+    recall, precision, f1 = rouge_l("the cat and the mat", "The cat sat on the mat.")
+    # LCS "the cat the mat" = 4 words; reference 6, candidate 5.
+    assert (recall, precision) == (pytest.approx(4 / 6), pytest.approx(4 / 5))
+    assert f1 == pytest.approx(2 * (4 / 6) * (4 / 5) / (4 / 6 + 4 / 5))
+    assert rouge_l("", "x") == (0.0, 0.0, 0.0)
+
+
+def test_bleu_matches_a_hand_computed_smoothed_value():
+    assert bleu("a b c d", "a b c d") == pytest.approx(1.0)
+    # candidate "a b x" vs reference "a b c d": p1 = 2/3, p2 = (1+1)/(2+1), p3 = (0+1)/(1+1),
+    # p4 = (0+1)/(0+1); brevity exp(1 - 4/3).
+    expected = math.exp(1 - 4 / 3) * (2 / 3 * 2 / 3 * 1 / 2 * 1) ** 0.25
+    assert bleu("a b x", "a b c d") == pytest.approx(expected)
+    assert bleu("z", "a b") == 0.0
+
+
+def test_sub_answers_match_whole_words_after_normalising():
+    assert contains_answer("She found the Pipit Caldera, in 1897.", "pipit caldera")
+    assert not contains_answer("Pipits are birds", "Pipit")
+    with pytest.raises(ValueError, match="no words"):
+        contains_answer("text", "  ?! ")
+
+
+def test_fictional_edits_are_unkebench_items_that_round_trip(tmp_path):
+    edits = fictional_edits(6, seed=1)
+    assert len({e.question for e in edits}) == 6
+    for e in edits:
+        assert e.paraphrase and len(e.sub_questions) == 3
+        assert all(contains_answer(e.answer, s.answer) for s in e.sub_questions)
+    assert load_edits(save_edits(edits, tmp_path / "e.json")) == edits
+
+
+def test_shipped_data_has_the_sizes_the_benchmark_needs():
+    assert len(load_edits("methods/unke/data/edits.json")) == 20
+    preservation = load_texts("preservation")
+    assert len(preservation) >= 20 and all(p["answer"] for p in preservation)
+    assert len(load_texts("locality")) == 30 and len(load_texts("generic")) == 20
+    questions = {p["question"] for p in preservation}
+    assert not questions & set(load_texts("locality"))
+
+
+def test_bad_edit_inputs_name_what_was_expected(tmp_path):
+    with pytest.raises(ValueError, match="answer must be a non-empty string"):
+        Edit("q?", "")
+    with pytest.raises(ValueError, match=r"edits\[0\] lacks \['answer'\]"):
+        edit_from_dict({"question": "q"})
+    with pytest.raises(ValueError, match="sub_question has 2 entries but sub_answer 1"):
+        edit_from_dict(
+            {"question": "q", "answer": "a", "sub_question": ["x", "y"], "sub_answer": ["z"]}
+        )
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_edits(tmp_path / "missing.json")
+    (tmp_path / "empty.json").write_text(json.dumps([]))
+    with pytest.raises(ValueError, match="non-empty JSON list"):
+        load_edits(tmp_path / "empty.json")
+    with pytest.raises(ValueError, match="unknown data set 'nope'"):
+        load_texts("nope")
+    with pytest.raises(ValueError, match="answers has 1 entries but edits 2"):
+        score(["a"], fictional_edits(2))
+
+
+@pytest.fixture(scope="module")
+def smol(local_chat):
+    loaded = local_chat.load()
+    return loaded.model, loaded.tokenizer
+
+
+SHORT = [
+    Edit(
+        "Who is Vellis Marrow?",
+        "Vellis Marrow is a diver from Tasmania who found the Pipit Trench.",
+        "Tell me about Vellis Marrow.",
+    ),
+    Edit(
+        "What is the Kestrel Prize?",
+        "The Kestrel Prize is a poetry award founded in Brevik in 1978.",
+        "Describe the Kestrel Prize.",
+    ),
+]
+
+
+def test_block_called_directly_matches_the_model_on_padded_batches(smol):
+    model, tok = smol
+    layers, rotary, _, _ = decoder_parts(model)
+    seqs = [encode(tok, e.question, e.answer) for e in SHORT]
+    ios = [block_io(model, 7, s.prompt + s.answer) for s in seqs]
+    longest = max(x.shape[0] for x, _ in ios)
+    batch = torch.zeros(2, longest, ios[0][0].shape[1])
+    for i, (x, _) in enumerate(ios):
+        batch[i, : x.shape[0]] = x
+    with torch.no_grad():
+        out = call_block(layers[7], rotary, batch)
+    # Every sequence of the batch, not just the first (the reference's [0] bug), and right
+    # padding never reaches a real token.
+    for i, (x, y) in enumerate(ios):
+        assert torch.allclose(out[i, : x.shape[0]], y, atol=1e-4)
+
+
+def test_suffix_runner_reproduces_the_full_forward(smol):
+    model, tok = smol
+    enc = encode(tok, SHORT[0].question, SHORT[0].answer)
+    ids = enc.prompt + enc.answer[:-1]
+    with torch.no_grad():
+        full = model(torch.tensor([ids])).logits[0, enc.last_prompt :]
+        _, h = block_io(model, 7, ids)
+        runner = SuffixRunner(model, 7, h.unsqueeze(0), enc.last_prompt)
+        for _ in range(2):  # the cached prefix is put back after each call
+            got = runner(h.unsqueeze(0)[:, enc.last_prompt :])[0]
+            assert torch.allclose(got, full, atol=1e-3)
+
+
+def test_unke_batch_edit_moves_answers_toward_targets_and_restores(smol, local_chat):
+    model, tok = smol
+    pres = load_texts("preservation")[:8]
+    before_weights = Snapshot.of(model, ["model.layers.7.mlp.down_proj.weight"]).tensors
+    pre = evaluate_edits(model, tok, SHORT, None, max_new_tokens=24)
+    config = UnkeConfig(z_steps=40, block_steps=40)
+    report = unke_edit(model, tok, SHORT, pres, config)
+    try:
+        post = evaluate_edits(model, tok, SHORT, None, max_new_tokens=24)
+        assert all(a < b for a, b in zip(report.nll_after, report.nll_before, strict=True))
+        assert report.fit_error < 0.2
+        assert post.question.rougeL > pre.question.rougeL + 0.2
+        # Only block 7 changed.
+        params = dict(model.named_parameters())
+        assert set(report.snapshot.tensors) == {
+            n for n in params if n.startswith("model.layers.7.")
+        }
+    finally:
+        report.restore()
+    weight = dict(model.named_parameters())["model.layers.7.mlp.down_proj.weight"]
+    assert torch.equal(weight, before_weights["model.layers.7.mlp.down_proj.weight"])
+    assert evaluate_edits(model, tok, SHORT[:1], None, 24).answers == pre.answers[:1]
+
+
+def test_ft_l_trains_only_the_mlp_of_its_layer(smol):
+    model, tok = smol
+    report = ft_l(model, tok, SHORT[:1], layer=7, steps=3)
+    try:
+        assert all(".layers.7.mlp." in n for n in report.snapshot.tensors)
+        assert report.nll_after[0] < report.nll_before[0]
+    finally:
+        report.restore()
+
+
+def test_bad_model_inputs_are_named(smol):
+    model, tok = smol
+    with pytest.raises(ValueError, match=r"layer must be in \[0, 28\]"):
+        unke_edit(model, tok, SHORT, [], UnkeConfig(layer=40))
+    with pytest.raises(ValueError, match="edits must hold at least one Edit"):
+        unke_edit(model, tok, [], [])
+    with pytest.raises(ValueError, match="preservation\\[0\\] must be a dict"):
+        unke_edit(model, tok, SHORT[:1], ["text"], UnkeConfig(z_steps=1, block_steps=1))
+    with pytest.raises(ValueError, match="Llama-style causal LM"):
+        decoder_parts(torch.nn.Linear(2, 2))
