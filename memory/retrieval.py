@@ -22,7 +22,10 @@ answers in the top 10 for 13% of questions at 2k memories and 6% at 10k (relevan
 each min-max normalised over that pool: relevance decides what is about the question, recency and
 importance order it (the newest version of a fact first, a finding above its own bookkeeping).
 Below `exact_below` memories the pool is found by scoring every vector, above it by chroma's
-vector index.
+vector index. The relevance that picks and ranks the pool mixes cosine with BM25 word overlap
+(`lexical_weight`, SQLite FTS5 over the 100 nearest memories), because MiniLM misses the exact
+names a research question turns on: on the same benchmark it raised the full score's
+single-evidence Recall@10 from 0.91 to 0.96 at 2k memories and from 0.80 to 0.87 at 10k.
 
 The whole stream (`relevance_pool=None`), the paper's score. Each term is normalised over the
 whole stream, so a memory's score does not depend on which other memories were scored beside it.
@@ -59,7 +62,7 @@ from memory.records import Kind, MemoryRecord
 from memory.store import IMPORTANCE_LEVELS, MemoryStore, MemoryStoreError, ScalarRow
 
 DECAY_PER_HOUR = 0.995
-RELEVANCE_POOL = 30  # memories nearest the query that the three terms rank, by default
+RELEVANCE_POOL = 30  # memories most relevant to the query that the three terms rank, by default
 LEXICAL_WEIGHT = 0.5  # share of BM25 in the relevance that chooses the pool, by default
 LEXICAL_DEPTH = 100  # nearest memories re-scored with BM25 before the pool is cut
 
