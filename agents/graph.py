@@ -207,7 +207,19 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {"pending": {"tool": "finish", "answer": action["answer"].strip()}}
     # The action is remembered together with its result in `observe`: one embedding batch
     # and one importance call per step instead of two.
-    return {"pending": {"tool": action["tool"], "args": action["args"]}}
+    return {"pending": {"tool": action["tool"], "args": with_inputs(ctx, action)}}
+
+
+def with_inputs(ctx: RunContext, action: dict[str, Any]) -> dict[str, Any]:
+    """The action's arguments, with the task's `inputs` filling those the model left out.
+
+    A task file pins the values it names (a data set, a small size for CI); a small model
+    often leaves arguments out, and a tool's defaults are sized for real runs. What the
+    model wrote wins.
+    """
+    fields = ctx.tools[action["tool"]].args_model.model_fields
+    pinned = {k: v for k, v in ctx.task.inputs.items() if k in fields}
+    return {**pinned, **action["args"]}
 
 
 @node

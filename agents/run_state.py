@@ -75,6 +75,13 @@ class MeteredChat:
         )
         return reply
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else (a local model's `load()`, which white-box tools use for its weights)
+        # is the wrapped model's; an API model has no `load`, and tools see that.
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
 
 @dataclass
 class RunContext:
@@ -166,3 +173,9 @@ class Tagged:
 
     def chat(self, messages: list[dict[str, str]], schema: Any = None, **kwargs: Any) -> Any:
         return self._chat.chat(messages, schema, purpose=self._purpose, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # As MeteredChat: a tool given this view still reaches a local model's `load()`.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._chat, name)

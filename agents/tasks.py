@@ -61,7 +61,11 @@ class TaskSpec(_Strict):
     persona: str = Field(default="", description="Who the assistant is working for, and how.")
     context: list[str] = Field(default_factory=list, description="Facts to start the memory with.")
     tools: list[str] | None = Field(default=None, description="Allowed tools; None means all.")
-    inputs: dict[str, Any] = Field(default_factory=dict, description="Values the agent may use.")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values the agent may use; one named like a tool's argument fills that "
+        "argument when the model leaves it out.",
+    )
     plan: list[str | PlanItem] = Field(
         default_factory=list,
         description="Suggested steps; a plain string expects the first tool it names, if any.",

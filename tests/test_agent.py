@@ -248,3 +248,27 @@ def test_failed_expectation_is_reported(embedder):
 def test_demo_task_file_is_valid():
     spec = load_task(str(Path(__file__).resolve().parent.parent / "examples/tasks/demo.yaml"))
     assert spec.tools == ["notes.write"] and spec.expect.tools_called == ["notes.write"]
+
+
+def test_tools_reach_a_local_models_weights_through_the_metered_chat():
+    from agents.events import EventBus
+    from agents.run_state import MeteredChat, Tagged
+
+    class LocalWithWeights(ScriptedChat):  # scripted replies, plus a local model's load()
+        def load(self):
+            return "weights"
+
+    seen_by_tool = Tagged(MeteredChat(LocalWithWeights([]), EventBus()), "tool dcq.quiz")
+    assert seen_by_tool.load() == "weights"
+    api_like = Tagged(MeteredChat(ScriptedChat([]), EventBus()), "tool dcq.quiz")
+    assert getattr(api_like, "load", None) is None  # an API model has no weights to hand over
+
+
+def test_task_inputs_fill_arguments_the_scripted_model_left_out(embedder):
+    without_text = {"tool": "notes.write", "args": {"title": "Attention"}}
+    chat = ScriptedChat([without_text, dict(FINISH)])
+    pinned = {"text": "SE and CBAM.", "title": "ignored: the model gave a title", "n": 3}
+    result = make_agent(embedder, chat).run(task(inputs=pinned))
+    assert result.status == "finished" and result.ok
+    called = events_of(result, "tool_called")[0]
+    assert called["args"] == {"title": "Attention", "text": "SE and CBAM."}  # n is no argument
