@@ -409,3 +409,23 @@ def test_corpus_mixes_docstrings_with_task_text():
         corpus(0)
     with pytest.raises(ValueError, match="task_text is empty"):
         corpus(100, [])
+
+
+def test_no_pair_loss_metric_and_position_summed_circuits():
+    from methods.circuits import effect_of, next_token_loss, sum_over_positions
+
+    torch.manual_seed(0)
+    model = LinearToy()
+    dicts = {"resid_0": IdentityDictionary(6), "resid_1": IdentityDictionary(6)}
+    clean = torch.randint(0, 11, (6, 4))
+    task = Task(clean, next_token_loss(torch.randint(0, 11, (6,))))  # no patch: zero ablation
+    effects = node_effects(model, dicts, task, "attrib")
+    node = top_nodes(effects, 1)[0]
+    exact, _ = exact_effects(model, dicts, task, [node])
+    # The loss is not linear in the activations, so AtP only agrees in sign and rough size here.
+    assert float(exact[0]) * effect_of(effects, node) > 0
+    summed = sum_over_positions(effects)
+    assert summed.features["resid_0"].shape == (1, 6) and summed.n_nodes() == 14
+    ev = Evaluator(model, dicts, _pair_task(batch=6))
+    assert ev.faithfulness(full_like(summed)).faithfulness == pytest.approx(1.0, abs=1e-4)
+    assert ev.faithfulness(top_circuit(summed, 4)).n_nodes == 4

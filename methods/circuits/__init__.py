@@ -48,6 +48,7 @@ from methods.circuits.circuit import (
     full_like,
     random_circuit,
     run_ablated,
+    sum_over_positions,
     threshold,
     top_circuit,
 )
@@ -125,6 +126,7 @@ __all__ = [
     "random_circuit",
     "record",
     "run_ablated",
+    "sum_over_positions",
     "save_all",
     "save_dictionary",
     "split_nouns",

@@ -49,6 +49,17 @@ class Circuit:
         return out
 
 
+def sum_over_positions(effects: Effects) -> Effects:
+    """Effects with positions summed (the paper's "sum" aggregation): one node per feature and
+    one error node per submodule, which a circuit then keeps or ablates at every position."""
+    return Effects(
+        {n: v.sum(0, keepdim=True) for n, v in effects.features.items()},
+        {n: v.sum(0, keepdim=True) for n, v in effects.errors.items()},
+        effects.method + "+sum",
+        effects.seconds,
+    )
+
+
 def empty_like(effects: Effects) -> Circuit:
     return Circuit(
         {n: torch.zeros_like(v, dtype=torch.bool) for n, v in effects.features.items()},
@@ -132,8 +143,11 @@ def run_ablated(
     def ablate(n: str):
         d, mean = dictionaries[n], means[n]
         kf, ke = keep.features[n], keep.errors[n]
-        if kf.shape[0] != T or mean.f.shape[0] != T:
-            raise ValueError(f"circuit and means are for {kf.shape[0]} positions, prompts have {T}")
+        if kf.shape[0] not in (1, T) or mean.f.shape[0] != T:
+            raise ValueError(
+                f"circuit is for {kf.shape[0]} positions and means for {mean.f.shape[0]}; the "
+                f"prompts have {T} (a circuit summed over positions has 1)"
+            )
 
         def fn(x: torch.Tensor) -> torch.Tensor:
             f = d.encode(x.float())
