@@ -44,3 +44,11 @@ def test_quiz_rejects_a_missing_partition_and_bad_arguments(local_chat, tmp_path
         call("dcq.quiz", {"n": 0}, artifact_dir=tmp_path, chat_model=local_chat)
     with pytest.raises(Exception, match="needs a chat model"):
         call("dcq.quiz", {"n": 2}, artifact_dir=tmp_path)
+
+
+@pytest.mark.model
+def test_dcq_task_completes_with_the_embedded_model(run_example_task):
+    result, _ = run_example_task("dcq")
+    report = json.loads((result.run_dir / "artifacts" / "dcq" / "dcq_report.json").read_text())
+    assert 0 <= report["estimate"]["lower"] <= report["estimate"]["upper"] <= 1
+    assert sum(report["estimate"]["bdq"].values()) == report["estimate"]["n"] == 4
