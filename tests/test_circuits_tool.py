@@ -53,8 +53,9 @@ def test_discover_returns_a_faithful_circuit_with_graph_artifacts(home, tmp_path
 
 
 def test_features_and_evaluate(home, tmp_path):
-    found = call("circuits.features", {"features": ["resid_1/3", "resid_0/5"], "k": 3},
-                 artifact_dir=tmp_path)
+    found = call(
+        "circuits.features", {"features": ["resid_1/3", "resid_0/5"], "k": 3}, artifact_dir=tmp_path
+    )
     assert set(found.contexts) == {"resid_1/3", "resid_0/5"}
     assert all("[" in c for cs in found.contexts.values() for c in cs)
     ev = call("circuits.evaluate", {"sizes": [5, 40]}, artifact_dir=tmp_path)
