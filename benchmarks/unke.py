@@ -166,7 +166,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "locality_kl": float(np.mean(loc_kl)),
             "seconds_per_edit": seconds / len(edits),
         }
-    if args.sequential and "unke" in args.methods:
+        _save_partial(args, config, edits, pre, rows, started)
+    if args.sequential and "unke" in args.methods:  # after the batch rows: the longest part
         group = edits[: args.sequential]
         report = sequential_edit(model, tok, group, pres, config)
         post = evaluate_edits(model, tok, group, None, MAX_NEW)
@@ -180,6 +181,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "locality_kl": loc.kl,
             "seconds_per_edit": report.seconds / len(group),
         }
+    return _raw(args, config, edits, pre, rows, started)
+
+
+def _save_partial(args, config, edits, pre, rows, started) -> None:
+    """Write what is done so far, so a run cut off by a time limit still leaves its rows."""
+    if args.raw is not None:
+        args.raw.write_text(json.dumps(_raw(args, config, edits, pre, rows, started), indent=1))
+
+
+def _raw(args, config, edits, pre, rows, started) -> dict[str, Any]:
     return {
         "config": {
             **asdict(config),
@@ -189,8 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "max_new_tokens": MAX_NEW,
             "device": args.device,
             "torch_threads": 1,
-            "locality_prompts": len(prompts),
-            "kl_texts": len(texts),
+            "locality_prompts": 8 if args.quick else 30,
+            "kl_texts": 8 if args.quick else 20,
         },
         "pre": {
             "edits": len(edits),

@@ -90,6 +90,7 @@ class EditReport:
     z_steps_used: list[int] = field(default_factory=list)
     delta_ratio: list[float] = field(default_factory=list)  # ||delta|| / ||h0||
     fit_error: float = float("nan")  # relative error of the block's output at z after stage 2
+    fit_error_before: float = float("nan")  # the same before stage 2: ||delta|| / ||z||
 
     def restore(self) -> None:
         self.snapshot.restore()
@@ -161,11 +162,11 @@ def fit_block(
     preservation: list[list[int]],
     config: UnkeConfig,
     progress: Progress | None = None,
-) -> float:
+) -> tuple[float, float]:
     """Stage 2: train every parameter of block `layer` so each prompt's last output becomes its z
     while the block's outputs on the preservation texts stay as they were.
 
-    Returns the mean relative error |out - z| / |z| at the edited positions after training.
+    Returns the mean relative error |out - z| / |z| at the edited positions before and after.
     """
     layer = config.layer
     layers, rotary, _, _ = decoder_parts(model)
@@ -194,6 +195,7 @@ def fit_block(
     for p in params.values():
         p.requires_grad_(True)
     optim = torch.optim.AdamW(_decay_groups(params, config.block_weight_decay), lr=config.block_lr)
+    before = _fit_error(block, rotary, x_e, y_e, m_e)
     for step in range(config.block_steps):
         # The mean over all real positions is the reference's loss: one changed position per
         # edit among many kept ones, which is what protects the rest of the prompt.
@@ -207,12 +209,19 @@ def fit_block(
             progress(step / config.block_steps, f"stage 2 step {step}, loss {float(loss):.4f}")
     for p in params.values():
         p.requires_grad_(False)
-    with torch.no_grad():
-        out = call_block(block, rotary, x_e)
-        last = m_e.sum(1) - 1
-        rows = torch.arange(len(prompts))
-        got, want = out[rows, last], y_e[rows, last]
-        return float(((got - want).norm(dim=-1) / want.norm(dim=-1)).mean())
+    return before, _fit_error(block, rotary, x_e, y_e, m_e)
+
+
+@torch.no_grad()
+def _fit_error(
+    block: Any, rotary: Any, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+) -> float:
+    """Mean |block(x) - y| / |y| at each sequence's last real position."""
+    out = call_block(block, rotary, x)
+    last = mask.sum(1) - 1
+    rows = torch.arange(x.shape[0])
+    got, want = out[rows, last], y[rows, last]
+    return float(((got - want).norm(dim=-1) / want.norm(dim=-1)).mean())
 
 
 def preservation_ids(tokenizer: Any, pairs: list[dict]) -> list[list[int]]:
@@ -270,7 +279,7 @@ def unke_edit(
         def stage2(f: float, msg: str) -> None:
             progress(0.6 + 0.4 * f, msg)
 
-    report.fit_error = fit_block(
+    report.fit_error_before, report.fit_error = fit_block(
         model,
         [enc.prompt for enc in encoded],
         targets,

@@ -22,7 +22,7 @@ def generate(
     tokenizer: Any,
     questions: Sequence[str],
     max_new_tokens: int = 64,
-    batch_size: int = 16,
+    batch_size: int = 32,
 ) -> list[str]:
     """Greedy chat answers, batched with left padding (the paper samples at temperature 0.001)."""
     if not questions:
