@@ -23,9 +23,10 @@ each min-max normalised over that pool: relevance decides what is about the ques
 importance order it (the newest version of a fact first, a finding above its own bookkeeping).
 Below `exact_below` memories the pool is found by scoring every vector, above it by chroma's
 vector index. The relevance that picks and ranks the pool mixes cosine with BM25 word overlap
-(`lexical_weight`, SQLite FTS5 over the 100 nearest memories), because MiniLM misses the exact
-names a research question turns on: on the same benchmark it raised the full score's
-single-evidence Recall@10 from 0.91 to 0.96 at 2k memories and from 0.80 to 0.87 at 10k.
+(`lexical_weight`; BM25 of the 100 nearest memories, with word counts from an SQLite FTS5
+index), because MiniLM misses the exact names a research question turns on: on the same
+benchmark it raised the full score's single-evidence Recall@10 from 0.91 to 0.96 at 2k memories
+and from 0.80 to 0.87 at 10k.
 
 The whole stream (`relevance_pool=None`), the paper's score. Each term is normalised over the
 whole stream, so a memory's score does not depend on which other memories were scored beside it.
@@ -58,6 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memory.lexical import bm25, words
 from memory.records import Kind, MemoryRecord
 from memory.store import IMPORTANCE_LEVELS, MemoryStore, MemoryStoreError, ScalarRow
 
@@ -342,8 +344,8 @@ class Retriever:
         (1 - w) * cosine + w * BM25 / (the best candidate's BM25) before the pool is cut:
         embeddings miss the exact names (a model, a dataset, a setting such as "rank-8") that a
         research question turns on. Re-scoring the vector index's candidates, rather than also
-        searching the text index, bounds the cost (BM25 over every memory sharing a word is
-        tens of milliseconds at 100k) and ranked the benchmark's questions no worse. Exact scores
+        searching the text index, bounds the cost (see `memory/lexical.py`) and ranked the
+        benchmark's questions no worse. Exact scores
         every vector (and is what a `kinds` filter uses, so that the pool holds memories of those
         kinds); otherwise chroma's vector index finds the nearest.
         """
@@ -371,15 +373,27 @@ class Retriever:
             rows = self.store.scalars(list(nearest))
             cosine = np.array([nearest[r[0]] for r in rows])
         relevance = np.asarray(cosine, dtype=np.float64)
-        lexical = dict(self.store.lexical(text, among=[r[0] for r in rows])) if w else {}
-        if lexical:
-            best = max(lexical.values())
-            bm25 = np.array([lexical.get(r[0], 0.0) for r in rows]) / best
-            relevance = (1 - w) * relevance + w * bm25
+        if w:
+            overlap = self._bm25(text, [r[0] for r in rows])
+            if overlap.max() > 0:
+                relevance = (1 - w) * relevance + w * overlap / overlap.max()
         # Stable order on ties: by relevance, then by the stream's own order.
         top = np.argsort(-relevance, kind="stable")[: self.relevance_pool]
         pool = _Pool.from_rows([rows[i] for i in top], relevance[top], now)
         return pool, pool.bounds()
+
+    def _bm25(self, text: str, memory_ids: list[str]) -> np.ndarray:
+        """BM25 of each memory for the query's words, with the whole stream's word counts."""
+        asked = set(words(text))
+        if not asked:
+            return np.zeros(len(memory_ids))
+        texts = self.store.texts(memory_ids)
+        return bm25(
+            asked,
+            [texts[i] for i in memory_ids],
+            self.store.document_frequencies(asked),
+            self.store.count(),
+        )
 
     def _union(self, query: np.ndarray, now: float) -> tuple[_Pool, Bounds] | None:
         """The nearest memories plus the most recent-and-important, with global bounds."""

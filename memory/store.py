@@ -21,7 +21,6 @@ milliseconds; see `memory/retrieval.py` and `benchmarks/retrieval_speed.py`.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -42,9 +41,6 @@ IMPORTANCE_LEVELS: tuple[int | None, ...] = (None, *range(1, 11))  # NewMemory e
 # About 30 MB of 384-dim vectors. An id's vector never changes (add never overwrites an id), so a
 # cached vector can only go stale by being forgotten, and `forget` drops it.
 VECTOR_CACHE = 20_000
-
-# Words as FTS5's default (unicode61) tokenizer splits them: runs of letters and digits.
-WORD = re.compile(r"[^\W_]+")
 
 # What retrieval scores a memory on: id, kind, last_accessed, importance (None = unrated).
 ScalarRow = tuple[str, str, float, int | None]
@@ -108,7 +104,8 @@ def _m003_importance_recency_index(db: sqlite3.Connection) -> None:
 
 def _m004_full_text_index(db: sqlite3.Connection) -> None:
     # Lexical relevance (BM25) for retrieval: an FTS5 index over the text, keyed by seq and
-    # kept in step with the table by triggers; 'rebuild' indexes what an older store holds.
+    # kept in step with the table by triggers ('rebuild' indexes what an older store holds);
+    # retrieval reads its vocabulary's document frequencies (memories_fts_terms).
     db.execute(
         "CREATE VIRTUAL TABLE memories_fts USING fts5("
         "text, content='memories', content_rowid='seq')"
@@ -425,48 +422,29 @@ class MemoryStore:
             )
         )
 
-    def lexical(
-        self, text: str, n: int | None = None, *, among: Sequence[str] | None = None
-    ) -> list[tuple[str, float]]:
-        """Memories sharing words with `text`, best first by BM25 (SQLite FTS5): [(id, score)].
-
-        Scores are positive; a memory sharing no word is absent. `n` caps the list, `among`
-        restricts it to those ids. Words in more than half of the memories are left out of the
-        query: BM25 gives them no weight (FTS5 clamps their idf to ~0), and matching them would
-        make every query read the whole index.
-        """
-        terms = self._informative_terms(text)
-        if not terms:
-            return []
-        match = " OR ".join(f'"{t}"' for t in terms)
-        sql = (
-            "SELECT m.id, -bm25(memories_fts) FROM memories_fts"
-            " JOIN memories m ON m.seq = memories_fts.rowid WHERE memories_fts MATCH ?"
-        )
-        if among is None:
-            limit = "" if n is None else f" LIMIT {int(n)}"
-            return list(self.db.execute(f"{sql} ORDER BY bm25(memories_fts){limit}", (match,)))
-        found: list[tuple[str, float]] = []
-        for chunk in _chunks(list(dict.fromkeys(among)), 500):
+    def document_frequencies(self, words: Iterable[str]) -> dict[str, int]:
+        """How many memories contain each word (as `memory.lexical.words` splits text); words
+        no memory contains are absent. One lookup in the FTS5 index's vocabulary."""
+        asked = sorted(set(words))
+        found: dict[str, int] = {}
+        for chunk in _chunks(asked, 500):
             marks = ",".join("?" * len(chunk))
-            found += self.db.execute(f"{sql} AND m.id IN ({marks})", (match, *chunk))
-        found.sort(key=lambda pair: -pair[1])
-        return found[:n]
-
-    def _informative_terms(self, text: str) -> list[str]:
-        words = sorted(set(WORD.findall(text.lower())))
-        if not words:
-            return []
-        marks = ",".join("?" * len(words))
-        half = self.count() / 2
-        common = {
-            term
-            for term, docs in self.db.execute(
-                f"SELECT term, doc FROM memories_fts_terms WHERE term IN ({marks})", words
+            found.update(
+                self.db.execute(
+                    f"SELECT term, doc FROM memories_fts_terms WHERE term IN ({marks})", chunk
+                )
             )
-            if docs > half
-        }
-        return [w for w in words if w not in common]
+        return found
+
+    def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:
+        """The text of each given memory, by id (unknown ids are skipped)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(memory_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.db.execute(f"SELECT id, text FROM memories WHERE id IN ({marks})", chunk)
+            )
+        return found
 
     def vectors(self, memory_ids: Sequence[str]) -> np.ndarray:
         """Stored embeddings, shape (len(ids), dim), in the order of `memory_ids`.

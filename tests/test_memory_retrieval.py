@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+from memory.lexical import bm25, words
 from memory.records import Kind, MemoryRecord, NewMemory
 from memory.retrieval import Retriever, Weights, min_max, recency, score
 
@@ -299,15 +302,29 @@ def test_lexical_relevance_finds_the_run_an_exact_model_name_picks_out(store):
         assert top[0].record.id == added[2].id
 
 
-def test_lexical_search_follows_adds_and_forgets_and_skips_words_in_most_memories(store):
+def test_word_counts_follow_adds_and_forgets(store):
     added = store.add_many([NewMemory(t, Kind.TOOL_RESULT, created=0.0) for t in RUNS])
-    assert [i for i, _ in store.lexical("mistral")] == [added[1].id]
-    assert store.lexical("GSM8K contamination") == []  # in every memory: no information
-    assert store.lexical("") == [] and store.lexical("?!") == []
-    hits = dict(store.lexical("Qwen2 Gemma", among=[added[3].id, added[0].id]))
-    assert list(hits) == [added[3].id] and hits[added[3].id] > 0
+    counts = store.document_frequencies(words("GSM8K Mistral-7B contamination unseen"))
+    assert counts == {"gsm8k": 5, "mistral": 1, "7b": 3, "contamination": 5}
     store.forget(added[1].id)
-    assert store.lexical("mistral") == []
+    assert store.document_frequencies(["mistral", "gsm8k"]) == {"gsm8k": 4}
+    assert store.texts([added[0].id, "no-such-id"]) == {added[0].id: RUNS[0]}
+
+
+def test_bm25_matches_a_hand_computed_score():
+    # idf = ln(1 + (N - n + 0.5) / (n + 0.5))
+    # tf part = tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)), k1 = 1.2, b = 0.75
+    texts = ["pruned resnet resnet", "pruned squeezenet"]  # lengths 3 and 2, mean 2.5
+    scores = bm25({"resnet", "pruned"}, texts, {"resnet": 1, "pruned": 10}, total=10)
+    idf_resnet, idf_pruned = math.log(1 + 9.5 / 1.5), math.log(1 + 0.5 / 10.5)
+
+    def part(tf, length):
+        return tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / 2.5))
+
+    expected = [idf_resnet * part(2, 3) + idf_pruned * part(1, 3), idf_pruned * part(1, 2)]
+    assert scores == pytest.approx(expected)
+    assert bm25({"absent"}, texts, {}, total=10).tolist() == [0.0, 0.0]
+    assert words("Café SmolLM2-135M, rank_8!") == ["cafe", "smollm2", "135m", "rank", "8"]
 
 
 def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
@@ -330,7 +347,7 @@ def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
     )
     db.close()
     store = MemoryStore(root, embedder=None)
-    assert [i for i, _ in store.lexical("squeezenet")] == ["a1"]
+    assert store.document_frequencies(["squeezenet", "layer"]) == {"squeezenet": 1, "layer": 1}
     store.close()
 
 

@@ -1,0 +1,54 @@
+"""BM25 word overlap between a query and a few memories: the lexical half of retrieval's relevance.
+
+    scores = bm25(words(query), texts, store.document_frequencies(words(query)), store.count())
+
+Document frequencies are the whole stream's, counted by the store's SQLite FTS5 index, so a
+word that many memories share weighs little. Term frequencies and the mean length come from the
+texts being scored (the candidates retrieval re-ranks), so the cost grows with the number of
+candidates, not with the number of memories that share a word: BM25 from FTS5 itself reads
+every matching memory, tens of milliseconds per query at 100k.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+K1 = 1.2  # term-frequency saturation (the usual BM25 constants, also FTS5's)
+B = 0.75  # length normalisation
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    """Lowercase runs of letters and digits, accents removed: FTS5's unicode61 tokenizer."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    return _WORD.findall("".join(c for c in folded if not unicodedata.combining(c)))
+
+
+def bm25(
+    query: set[str], texts: Sequence[str], frequencies: Mapping[str, int], total: int
+) -> np.ndarray:
+    """BM25 of each text for the query words; 0 for a text that shares none.
+
+    `frequencies[w]` is the number of memories, out of `total`, that contain word w. The idf is
+    Lucene's ln(1 + (N - n + 0.5) / (n + 0.5)), which stays positive for common words.
+    """
+    idf = {
+        w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in frequencies.items() if w in query
+    }
+    counts = [Counter(words(t)) for t in texts]
+    if not idf or not counts:
+        return np.zeros(len(texts))
+    mean_length = max(float(np.mean([sum(c.values()) for c in counts])), 1.0)
+    scores = np.zeros(len(texts))
+    for i, c in enumerate(counts):
+        norm = K1 * (1 - B + B * sum(c.values()) / mean_length)
+        scores[i] = sum(
+            weight * c[w] * (K1 + 1) / (c[w] + norm) for w, weight in idf.items() if c[w]
+        )
+    return scores
