@@ -59,10 +59,13 @@ class ItemKnowledge(BaseModel):
     audience: str = Field(max_length=60, description="Who it is for.")
     mood: str = Field(max_length=60, description="Its tone.")
 
-    def text(self, title: str) -> str:
+    def text(self, title: str, year: int | None = None) -> str:
+        """The knowledge as one text; the release year (a structured field) sharpens the era."""
         parts = [f"{title}.", f"Genre: {', '.join(self.genre)}."]
         if self.theme:
             parts.append(f"Theme: {', '.join(self.theme)}.")
+        if year is not None:
+            parts.append(f"Released {year}.")
         parts += [f"Era: {self.era}.", f"Audience: {self.audience}.", f"Mood: {self.mood}."]
         return " ".join(parts)
 
@@ -200,7 +203,7 @@ class LLMExtractor:
         if path.is_file():
             try:
                 knowledge = ItemKnowledge.model_validate_json(path.read_text())
-                return Extraction(knowledge.text(item.title), knowledge, cached=True)
+                return Extraction(knowledge.text(item.title, item.year), knowledge, cached=True)
             except ValidationError:
                 pass  # written under an older schema: extract again and overwrite it
         error = ""
@@ -219,7 +222,7 @@ class LLMExtractor:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(knowledge.model_dump_json())
-            return Extraction(knowledge.text(item.title), knowledge)
+            return Extraction(knowledge.text(item.title, item.year), knowledge)
         return Extraction(raw_text(item), None, error=error)
 
 
@@ -251,7 +254,7 @@ def extract_all(
     if extractor == "keyfactor":
         extractor = KeyFactorExtractor()
     if isinstance(extractor, KeyFactorExtractor):
-        texts = [extractor(it).text(it.title) for it in items]
+        texts = [extractor(it).text(it.title, it.year) for it in items]
         return ExtractionReport(texts, extractor.name, seconds=time.perf_counter() - started)
     if not isinstance(extractor, LLMExtractor):
         raise ValueError(
