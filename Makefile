@@ -26,7 +26,7 @@ demo: install
 # Offline, one torch thread (2 threads on a busy 2-core machine can be 10x slower).
 test: install
 	$(BIN)/ruff check .
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m pytest -q --durations=15
 
 lint: install
 	$(BIN)/ruff check .
