@@ -38,7 +38,8 @@ class LightGCN(nn.Module):
         rows = np.concatenate([train[:, 0], train[:, 1] + n_users])
         cols = np.concatenate([train[:, 1] + n_users, train[:, 0]])
         degree = np.bincount(rows, minlength=n_users + n_items).astype(np.float32)
-        inv_sqrt = np.where(degree > 0, degree**-0.5, 0.0)
+        inv_sqrt = np.zeros_like(degree)  # an isolated (cold) node keeps 0, not 1/0
+        np.power(degree, -0.5, out=inv_sqrt, where=degree > 0)
         values = inv_sqrt[rows] * inv_sqrt[cols]
         n = n_users + n_items
         self.register_buffer(
