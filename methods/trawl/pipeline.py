@@ -36,6 +36,7 @@ class TrawlConfig:
     projection_epochs: int = 20  # fit W so that <user, W adapter(knowledge)> ranks alone
     taste_epochs: int = 40  # users' taste vectors over the projected knowledge
     taste_reg: float = 1e-2
+    stage_batch_size: int = 2048  # BPR batch of the projection and taste stages
     k: int = 20
 
 
@@ -182,7 +183,7 @@ def run_trawl(
         split.warm_items,
         config.projection_epochs,
         seed,
-        config.train.batch_size,
+        config.stage_batch_size,
     )
     with torch.no_grad():
         knowledge = proj(adapted)
@@ -195,7 +196,7 @@ def run_trawl(
         config.taste_epochs,
         config.taste_reg,
         seed=seed,
-        batch_size=config.train.batch_size,
+        batch_size=config.stage_batch_size,
     )
     ids = items.clone()
     ids[torch.as_tensor(split.cold_items)] = 0.0  # a cold item has no ID part
