@@ -25,7 +25,7 @@ Below `exact_below` memories the pool is found by scoring every vector, above it
 vector index. The relevance that picks and ranks the pool mixes cosine with BM25 word overlap
 (`lexical_weight`; BM25 of the 100 nearest memories, with word counts from an SQLite FTS5
 index), because MiniLM misses the exact names a research question turns on: on the same
-benchmark it raised the full score's single-evidence Recall@10 from 0.91 to 0.96 at 2k memories
+benchmark it raised the full score's single-evidence Recall@10 from 0.91 to 0.95 at 2k memories
 and from 0.80 to 0.87 at 10k.
 
 The whole stream (`relevance_pool=None`), the paper's score. Each term is normalised over the
