@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for family in args.families or FAMILIES:
         t0 = time.perf_counter()
         row = family_stage(
-            model, tok, saes, family, 8 if args.quick else 16, 8 if args.quick else 20, args.quick
+            model, tok, saes, family, 8 if args.quick else 32, 8 if args.quick else 24, args.quick
         )
         if family == "nounpp" and "skipped" not in row:
             paths = evidence(model, tok, saes, row, sae_folder().parent / "evidence")
