@@ -167,6 +167,32 @@ def fit_knowledge_taste(
     return taste.detach()
 
 
+def fit_knowledge_weight(
+    cf_scores: torch.Tensor,
+    knowledge_scores: torch.Tensor,
+    train: np.ndarray,
+    warm_items: np.ndarray,
+    epochs: int = 3,
+    seed: int = 0,
+) -> float:
+    """The weight (> 0) of the knowledge score beside the frozen CF score, fitted with BPR on the
+    training pairs; one scalar, so it never reorders cold items (scored by knowledge alone)."""
+    log_weight = torch.zeros((), requires_grad=True)  # weight = exp(log_weight), starts at 1
+    opt = torch.optim.Adam([log_weight], lr=0.05)
+    rng = np.random.default_rng(seed + 2)
+    for _ in range(epochs):
+        for u, pos, neg in _bpr_batches(train, warm_items, 2048, rng):
+            margin = cf_scores[u, pos] - cf_scores[u, neg]
+            margin = margin + log_weight.exp() * (
+                knowledge_scores[u, pos] - knowledge_scores[u, neg]
+            )
+            loss = -F.logsigmoid(margin).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return float(log_weight.detach().exp())
+
+
 def info_nce(
     query: torch.Tensor, keys: torch.Tensor, tau: float, symmetric: bool = True
 ) -> torch.Tensor:

@@ -21,6 +21,7 @@ from methods.trawl.models import (
     TrainConfig,
     _bpr_batches,
     fit_knowledge_taste,
+    fit_knowledge_weight,
     train_adapter,
     train_backbone,
 )
@@ -198,13 +199,17 @@ def run_trawl(
         seed=seed,
         batch_size=config.stage_batch_size,
     )
+    weight = fit_knowledge_weight(
+        users @ items.T, taste @ knowledge.T, split.train, split.warm_items, seed=seed
+    )
+    knowledge = weight * knowledge
     ids = items.clone()
     ids[torch.as_tensor(split.cold_items)] = 0.0  # a cold item has no ID part
     d, d_k = ids.shape[1], knowledge.shape[1]
     model = TrawlModel(
         torch.cat([users, taste], 1),  # (n_users, d + d_k): CF vector ; knowledge taste
         F.pad(ids, (0, d_k)),  # [ID ; 0]
-        F.pad(knowledge, (d, 0)),  # [0 ; W adapter(knowledge)]
+        F.pad(knowledge, (d, 0)),  # [0 ; weight W adapter(knowledge)]
         split.cold_items,
     )
     metrics["trawl_cold"] = rank_metrics(model.scores(), split.cold_test, split.cold_items, None, k)
