@@ -33,10 +33,6 @@ class EditsArgs(BaseModel):
         default=0, ge=0, le=20, description="Use the first N shipped fictional edits."
     )
     max_new_tokens: int = Field(default=48, ge=8, le=256)
-    model_path: str | None = Field(
-        default=None,
-        description="A transformers model folder; by default the run's local chat model.",
-    )
 
 
 class EditArgs(EditsArgs):
@@ -87,20 +83,14 @@ class EvaluateResult(ToolResult):
     answers: list[str]
 
 
-def _model(args: EditsArgs, ctx: ToolContext) -> tuple[Any, Any]:
-    if args.model_path:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        path = Path(args.model_path).expanduser()
-        if not (path / "config.json").is_file():
-            raise ValueError(f"model_path {path} is not a transformers model folder")
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        return AutoModelForCausalLM.from_pretrained(path, local_files_only=True).eval(), tok
+def _model(ctx: ToolContext) -> tuple[Any, Any]:
+    """The run's local model and tokenizer. No path argument: the embedded model fills free
+    string fields with invented paths, so the tool edits only the model it is given."""
     loader = getattr(ctx.chat_model, "load", None)
     loaded = loader() if loader is not None else None
     if loaded is None or not hasattr(loaded, "model"):
         raise ValueError(
-            "unke needs a local model's weights: run with the embedded model or pass model_path"
+            "unke needs a local model's weights (the embedded model); an API model has none"
         )
     return loaded.model, loaded.tokenizer
 
@@ -172,7 +162,7 @@ def edit(args: EditArgs, ctx: ToolContext) -> EditResult:
     )
 
     edits = _edits(args)
-    model, tok = _model(args, ctx)
+    model, tok = _model(ctx)
     embed = _embed()
     prompts = load_texts("locality")[: args.locality_prompts]
     texts = load_texts("generic")[: args.locality_prompts]
@@ -245,7 +235,7 @@ def evaluate(args: EvaluateArgs, ctx: ToolContext) -> EvaluateResult:
     from methods.unke import Snapshot, evaluate_edits
 
     edits = _edits(args)
-    model, tok = _model(args, ctx)
+    model, tok = _model(ctx)
     snapshot = None
     if args.weights_path is not None:
         path = Path(args.weights_path).expanduser()
