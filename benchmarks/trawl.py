@@ -2,7 +2,7 @@
 knowledge, warm-item NDCG of the enhanced backbone, and the SmolLM2 extractor's cost.
 
     python -m benchmarks.trawl [--quick] [--seeds 0 1 2] [--backbones mf lightgcn]
-                               [--llm-minutes 8] [--out DIR]
+                               [--llm-minutes 3] [--out DIR]
 
 Positives are ratings >= 4; 20% of items are cold (all their pairs are test, ranked among cold
 items); 20% of each user's warm pairs are the warm test set (ranked among warm items, training
@@ -102,7 +102,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--backbones", nargs="+", default=["mf", "lightgcn"])
     parser.add_argument(
-        "--llm-minutes", type=float, default=8.0, help="SmolLM2 extraction budget (0 skips)"
+        "--llm-minutes", type=float, default=3.0, help="SmolLM2 extraction budget (0 skips)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON result")
     args = parser.parse_args(argv)
