@@ -34,7 +34,7 @@ lint: install
 
 
 # Benchmarks print a table and write JSON to benchmarks/results/ (several minutes each; the
-# whole set takes about an hour on one thread).
+# whole set takes about two hours on one thread; the circuits SAEs train once, ~15 min, first).
 bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_quality
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_speed
@@ -47,6 +47,8 @@ bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.occupancy
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.dcq
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.widin
+	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.circuits
+	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.trawl
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
