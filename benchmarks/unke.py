@@ -1,6 +1,11 @@
 """UnKE on SmolLM2-135M: fictional long-form edits, against FT-L and full fine-tuning.
 
-    python -m benchmarks.unke [--quick] [--edits 20] [--batch 4] [--sequential 10] [--out DIR]
+    python -m benchmarks.unke [--quick] [--edits 20] [--batch 1 4] [--sequential 10] [--out DIR]
+
+On one CPU thread a full run takes hours (an edit is 1-2 min, a locality pass 1 min); the
+measured runs are --edits 4 --batch 4 --sequential 4 on CPU (37 min, loaded machine) and 20
+single and batch-4 edits on a GPU (`--model DIR --gguf FILE --device cuda --no-cosine --raw
+RAW`, then `--finish RAW` here for the MiniLM scores).
 
 Edits are the shipped fictional UnKEBench-format items (31-39-token answers, a paraphrase, 3
 sub-answers each). Batch mode: each group of `--batch` edits is applied at once by UnKE (one
