@@ -88,16 +88,7 @@ def test_bad_tool_arguments_name_the_argument(local_chat, tmp_path):
         )
 
 
-def _agent_passes_weights() -> bool:
-    from agents.run_state import Tagged
-
-    return hasattr(Tagged, "load")
-
-
-@pytest.mark.skipif(
-    not _agent_passes_weights(),
-    reason="agent runs hand tools a Tagged chat without load(); see issue 8's closing note",
-)
+@pytest.mark.model
 def test_example_task_edits_through_the_agent(run_example_task):
     result, _ = run_example_task("unke")
     assert "unke.edit" in result.tools_called
