@@ -34,7 +34,8 @@ lint: install
 
 
 # Benchmarks print a table and write JSON to benchmarks/results/ (several minutes each; the
-# whole set takes about two hours on one thread; the circuits SAEs train once, ~15 min, first).
+# whole set takes a few hours on one thread: the circuits SAEs train once first, ~15 min, and
+# UnKE's full 20-edit comparison takes hours on a CPU; `benchmarks.unke --help` has smaller runs).
 bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_quality
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_speed
