@@ -211,15 +211,16 @@ def act(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 
 def with_inputs(ctx: RunContext, action: dict[str, Any]) -> dict[str, Any]:
-    """The action's arguments, with the task's `inputs` filling those the model left out.
+    """The action's arguments, with the task's `inputs` pinning the arguments they name.
 
-    A task file pins the values it names (a data set, a small size for CI); a small model
-    often leaves arguments out, and a tool's defaults are sized for real runs. What the
-    model wrote wins.
+    A task file is a script: its author fixes the data and the sizes (small ones for CI),
+    and the agent chooses the tool and every argument the task leaves open. A small model
+    often leaves arguments out (a tool's defaults are sized for real runs) or fills them
+    wrongly (WIDIn's target domains set to its source), so a value the task names wins.
     """
     fields = ctx.tools[action["tool"]].args_model.model_fields
     pinned = {k: v for k, v in ctx.task.inputs.items() if k in fields}
-    return {**pinned, **action["args"]}
+    return {**action["args"], **pinned}
 
 
 @node

@@ -63,8 +63,8 @@ class TaskSpec(_Strict):
     tools: list[str] | None = Field(default=None, description="Allowed tools; None means all.")
     inputs: dict[str, Any] = Field(
         default_factory=dict,
-        description="Values the agent may use; one named like a tool's argument fills that "
-        "argument when the model leaves it out.",
+        description="Values the agent may use; one named like a tool's argument fixes that "
+        "argument whenever the tool is called.",
     )
     plan: list[str | PlanItem] = Field(
         default_factory=list,

@@ -264,10 +264,10 @@ def test_tools_reach_a_local_models_weights_through_the_metered_chat():
     assert getattr(api_like, "load", None) is None  # an API model has no weights to hand over
 
 
-def test_task_inputs_fill_arguments_the_scripted_model_left_out(embedder):
-    without_text = {"tool": "notes.write", "args": {"title": "Attention"}}
+def test_task_inputs_pin_the_arguments_they_name_over_the_scripted_models(embedder):
+    without_text = {"tool": "notes.write", "args": {"title": "Whatever the model chose"}}
     chat = ScriptedChat([without_text, dict(FINISH)])
-    pinned = {"text": "SE and CBAM.", "title": "ignored: the model gave a title", "n": 3}
+    pinned = {"text": "SE and CBAM.", "title": "Attention", "n": 3}
     result = make_agent(embedder, chat).run(task(inputs=pinned))
     assert result.status == "finished" and result.ok
     called = events_of(result, "tool_called")[0]
