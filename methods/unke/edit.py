@@ -370,7 +370,7 @@ def finetune(
     for step in tqdm(range(steps), desc=method, leave=False):
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         if step == 0:
-            report.nll_before.append(float(loss))
+            report.nll_before.append(float(loss.detach()))
         optim.zero_grad()
         loss.backward()
         optim.step()
