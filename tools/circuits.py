@@ -11,15 +11,12 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools._offline import local_weights, ponder_home
 from tools.registry import ToolContext, ToolResult, tool
 
 ModelName = Literal["tiny", "chat"]
 Family = Literal["simple", "nounpp", "within_rc", "rc"]
 _TINY_NOUNS = 12
-
-
-def _home() -> Path:
-    return Path(os.environ.get("PONDER_HOME") or Path.home() / ".ponder").expanduser()
 
 
 class _Loaded:
@@ -34,7 +31,7 @@ def _load(name: str, ctx: ToolContext) -> _Loaded:
     from methods.circuits import NOUNS
 
     torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
-    cache = _home() / "cache" / "circuits"
+    cache = ponder_home() / "cache" / "circuits"
     if name == "tiny":
         from methods.circuits.tiny import TinyTransformer, agreement_tokenizer, train_tiny_agreement
 
@@ -51,9 +48,8 @@ def _load(name: str, ctx: ToolContext) -> _Loaded:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), path)
         return _Loaded(model, tok.encode, tok.decode, cache / "tiny_saes", nouns)
-    loader = getattr(ctx.chat_model, "load", None)
-    loaded = loader() if loader else None
-    if loaded is None or not hasattr(loaded, "model"):
+    loaded = local_weights(ctx.chat_model)
+    if loaded is None:
         raise ValueError(
             "model 'chat' needs a local model's weights (the embedded SmolLM2); with an API "
             "model use model 'tiny'"

