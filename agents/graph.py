@@ -290,6 +290,13 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     result = state["last_result"] or {}
     action = f"Step {step + 1}: called {result['tool']} with {json.dumps(result['args'])}"
     outcome = f"{result['tool']} result: {result['summary']}"
+    result_id = f"{ctx.run_id}-s{step}-result"
+    # A successful re-run of the same call (same tool, same arguments) replaces the earlier
+    # result, in this run or an older one: retrieval then ranks the stale one below it.
+    call, replaces = {}, []
+    if result.get("ok"):
+        call = {"call": f"{result['tool']} {json.dumps(result['args'], sort_keys=True)}"}
+        replaces = [i for i in ctx.store.current_results_of(call["call"]) if i != result_id]
     remember(
         ctx,
         [
@@ -299,7 +306,9 @@ def observe(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 Kind.TOOL_RESULT,
                 run_id=ctx.run_id,
                 artifacts=result.get("artifacts", []),
-                id=f"{ctx.run_id}-s{step}-result",
+                id=result_id,
+                meta=call,
+                supersedes=replaces,
             ),
         ],
     )

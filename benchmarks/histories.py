@@ -452,6 +452,7 @@ class Draft:
     created: float
     role: str = ""  # "finding" or "update" for the memories that questions are about
     id: str = ""  # given once the history is sorted by time
+    replaces: Draft | None = None  # the earlier version a re-run's result supersedes
 
 
 def trail(e: Experiment, at: float, d: Draw) -> list[Draft]:
@@ -566,6 +567,8 @@ def generate(n_memories: int, n_single: int, n_update: int, seed: int) -> Histor
             s2 = d.pick(later)
             at = d.uniform(plan[s2].start, plan[s2].end)
             update = update_trail(e, text, at, d)
+            # The agent links a re-run's result to the one it replaces (agents/graph.py).
+            update[-1].replaces = versions[-1]
             its += update
             versions.append(update[-1])
         drafts += its
@@ -579,7 +582,14 @@ def generate(n_memories: int, n_single: int, n_update: int, seed: int) -> Histor
     for i, x in enumerate(drafts):
         x.id = f"m{i:05d}"
     memories = [
-        NewMemory(x.text, x.kind, importance=x.importance, created=x.created, id=x.id)
+        NewMemory(
+            x.text,
+            x.kind,
+            importance=x.importance,
+            created=x.created,
+            id=x.id,
+            supersedes=[x.replaces.id] if x.replaces else [],
+        )
         for x in drafts
     ]
     now = max(plan[-1].end, drafts[-1].created) + HOUR

@@ -30,8 +30,9 @@ class MemoryRecord:
     evidence: list[str] = field(default_factory=list)  # ids a reflection cites
     run_id: str | None = None
     artifacts: list[str] = field(default_factory=list)
-    superseded: bool = False  # a plan step replaced by a re-plan (kept, not deleted)
+    superseded: bool = False  # replaced by a re-plan or a newer result (kept, not deleted)
     meta: dict[str, Any] = field(default_factory=dict)
+    superseded_by: str | None = None  # the newer memory that replaced this one, if known
 
     def age_hours(self, now: float) -> float:
         """Hours since the memory was last accessed (the paper's recency clock)."""
@@ -52,6 +53,7 @@ class NewMemory:
     id: str | None = None  # a stable id makes the add idempotent (resumed runs)
     created: float | None = None
     needs_rescore: bool = False
+    supersedes: list[str] = field(default_factory=list)  # older memories this one replaces
 
     def __post_init__(self) -> None:
         self.kind = Kind(self.kind)

@@ -28,6 +28,14 @@ index), because MiniLM misses the exact names a research question turns on: on t
 benchmark it raised the full score's single-evidence Recall@10 from 0.91 to 0.95 at 2k memories
 and from 0.80 to 0.87 at 10k.
 
+Superseded memories. A memory can name older ones it replaces (the agent links a successful
+re-run of a tool call with the same arguments to the earlier results of that call). A replaced
+memory scored beside its successor ranks directly below it: the two versions of a re-run's
+result read alike, and recency at 0.995 per hour barely tells two weeks-old versions apart. The
+stale one stays retrievable, for questions about how a result changed. (Also pulling a stale
+memory's successor into the pool, when only the stale one was found, cost single-evidence recall
+on the benchmark: each updated distractor then took two of the ten places.)
+
 The whole stream (`relevance_pool=None`), the paper's score. Each term is normalised over the
 whole stream, so a memory's score does not depend on which other memories were scored beside it.
 Scoring every memory (`exact=True`) is the reference. Past `exact_below` memories retrieval
@@ -129,6 +137,7 @@ class _Pool:
     recency: np.ndarray
     importance: np.ndarray
     relevance: np.ndarray
+    superseded_by: list[str | None]
 
     @classmethod
     def from_rows(cls, rows: Sequence[ScalarRow], relevance: np.ndarray, now: float) -> _Pool:
@@ -141,6 +150,7 @@ class _Pool:
             # important until it is rated; it is not given a made-up middle value.
             importance=np.array([r[3] or 0 for r in rows], dtype=np.float64),
             relevance=np.asarray(relevance, dtype=np.float64),
+            superseded_by=[r[4] for r in rows],
         )
 
     def bounds(self) -> Bounds:
@@ -178,6 +188,7 @@ def _rank(
     """
     rec, imp, rel = pool.normalised(bounds)
     total = weights.recency * rec + weights.importance * imp + weights.relevance * rel
+    total = _below_successors(pool, total)
     order = np.lexsort((np.array(pool.ids), -pool.recency, -total))
     if kinds is not None:
         wanted = {Kind(kind).value for kind in kinds}
@@ -186,6 +197,30 @@ def _rank(
         _Ranked(int(i), float(rec[i]), float(imp[i]), float(rel[i]), float(total[i]))
         for i in order[:k]
     ]
+
+
+def _below_successors(pool: _Pool, total: np.ndarray) -> np.ndarray:
+    """Cap a superseded memory's score just below its successor's, when both are scored.
+
+    A re-run's result and the stale one it replaced read alike, and recency barely tells two
+    weeks-old versions apart; the supersession link does. Chains (v1 < v2 < v3) settle in one
+    pass per link, and a link only ever points from an older memory to a newer one, so there
+    are no cycles.
+    """
+    position = {memory_id: n for n, memory_id in enumerate(pool.ids)}
+    links = [(n, position[s]) for n, s in enumerate(pool.superseded_by) if s in position]
+    if not links:
+        return total
+    total = total.copy()
+    for _ in range(len(links)):
+        changed = False
+        for old, new in links:
+            if total[old] >= total[new]:
+                total[old] = total[new] - 1e-9
+                changed = True
+        if not changed:
+            break
+    return total
 
 
 def score(
@@ -202,7 +237,7 @@ def score(
     """
     if not records:
         return []
-    rows = [(r.id, r.kind.value, r.last_accessed, r.importance) for r in records]
+    rows = [(r.id, r.kind.value, r.last_accessed, r.importance, r.superseded_by) for r in records]
     relevance = np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32)
     pool = _Pool.from_rows(rows, relevance, now)
     ranked = _rank(pool, bounds or pool.bounds(), weights, None)

@@ -42,8 +42,10 @@ IMPORTANCE_LEVELS: tuple[int | None, ...] = (None, *range(1, 11))  # NewMemory e
 # cached vector can only go stale by being forgotten, and `forget` drops it.
 VECTOR_CACHE = 20_000
 
-# What retrieval scores a memory on: id, kind, last_accessed, importance (None = unrated).
-ScalarRow = tuple[str, str, float, int | None]
+# What retrieval scores a memory on: id, kind, last_accessed, importance (None = unrated), and
+# the id of the newer memory that superseded it (None while it is current).
+ScalarRow = tuple[str, str, float, int | None, str | None]
+SCALAR_COLUMNS = "id, kind, last_accessed, importance, superseded_by"
 
 
 class MemoryStoreError(Exception):
@@ -124,11 +126,21 @@ def _m004_full_text_index(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')")
 
 
+def _m005_supersession(db: sqlite3.Connection) -> None:
+    # A newer memory can replace an older one (a tool re-run with the same arguments replaces
+    # its earlier result): the old row keeps its text and points at its successor, so retrieval
+    # can rank it below the successor. Tool results carry their call in meta.call; the index
+    # finds an earlier result of the same call without a scan.
+    db.execute("ALTER TABLE memories ADD COLUMN superseded_by TEXT")
+    db.execute("CREATE INDEX memories_call ON memories (json_extract(meta, '$.call'))")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_create_memories,
     _m002_reflection_marks,
     _m003_importance_recency_index,
     _m004_full_text_index,
+    _m005_supersession,
 ]
 
 
@@ -208,6 +220,7 @@ class MemoryStore:
             ids = [m.id or uuid.uuid4().hex[:12] for m in memories]
             existing = self.existing_ids(ids)
             fresh = [n for n, i in enumerate(ids) if i not in existing]
+            self._check_supersedes(ids, memories)
             if fresh:
                 now = time.time()
                 rows = [(ids[n], memories[n]) for n in fresh]
@@ -225,6 +238,20 @@ class MemoryStore:
                 # New memories are the most recent ones, which retrieval scores first.
                 self._remember_vectors(fresh_ids[-VECTOR_CACHE:], new_vectors[-VECTOR_CACHE:])
             return self.get_many(ids)
+
+    def _check_supersedes(self, ids: list[str], memories: Sequence[NewMemory]) -> None:
+        """A new memory may supersede only memories stored before it (or earlier in the batch)."""
+        wanted = {old for m in memories for old in m.supersedes}
+        if not wanted:
+            return
+        stored = self.existing_ids(wanted)
+        for n, m in enumerate(memories):
+            for old in m.supersedes:
+                if old not in stored and old not in ids[:n]:
+                    raise ValueError(
+                        f"memory {ids[n]!r} supersedes {old!r}, which is not stored before it; "
+                        "a memory can only replace an older one"
+                    )
 
     def _upsert_vectors(self, ids: list[str], vectors: np.ndarray) -> None:
         for start in range(0, len(ids), UPSERT_BATCH):
@@ -257,6 +284,10 @@ class MemoryStore:
                         json.dumps(m.meta),
                     ),
                 )
+                db.executemany(
+                    "UPDATE memories SET superseded = 1, superseded_by = ? WHERE id = ?",
+                    [(memory_id, old) for old in m.supersedes],
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -281,6 +312,15 @@ class MemoryStore:
         """Mark plan steps as replaced by a re-plan; they stay in the stream."""
         self._update("UPDATE memories SET superseded = 1 WHERE id = ?", [(i,) for i in memory_ids])
 
+    def current_results_of(self, call: str) -> list[str]:
+        """Ids of the stored results of a tool call (meta.call) that nothing supersedes yet."""
+        rows = self.db.execute(
+            "SELECT id FROM memories WHERE json_extract(meta, '$.call') = ?"
+            " AND superseded_by IS NULL ORDER BY seq",
+            (call,),
+        )
+        return [row[0] for row in rows]
+
     def forget(self, memory_id: str) -> MemoryRecord:
         """Delete one memory (row and vector) and return what it was."""
         with self._lock:
@@ -288,6 +328,11 @@ class MemoryStore:
             self.collection.delete(ids=[memory_id])
             self._vector_cache.pop(memory_id, None)
             self._update("DELETE FROM memories WHERE id = ?", [(memory_id,)])
+            # What the forgotten memory had replaced is current again.
+            self._update(
+                "UPDATE memories SET superseded = 0, superseded_by = NULL WHERE superseded_by = ?",
+                [(memory_id,)],
+            )
             return record
 
     def set_mark(self, name: str, value: float) -> None:
@@ -374,12 +419,12 @@ class MemoryStore:
         return row[0]
 
     def scalars(self, memory_ids: Sequence[str] | None = None) -> list[ScalarRow]:
-        """(id, kind, last_accessed, importance) of the given memories, or of all by seq.
+        """ScalarRows of the given memories, or of all by seq.
 
         What retrieval scores on, without building records (JSON parsing dominates that).
         Unknown ids are skipped; the order is not that of `memory_ids`.
         """
-        sql = "SELECT id, kind, last_accessed, importance FROM memories"
+        sql = f"SELECT {SCALAR_COLUMNS} FROM memories"
         if memory_ids is None:
             return list(self.db.execute(sql + " ORDER BY seq"))
         rows: list[ScalarRow] = []
@@ -416,7 +461,7 @@ class MemoryStore:
         """
         return list(
             self.db.execute(
-                "SELECT id, kind, last_accessed, importance FROM memories"
+                f"SELECT {SCALAR_COLUMNS} FROM memories"
                 " WHERE importance IS ? AND last_accessed >= ? ORDER BY last_accessed DESC LIMIT ?",
                 (importance, float("-inf") if since is None else since, n),
             )
@@ -537,6 +582,7 @@ def _record(row: tuple[Any, ...]) -> MemoryRecord:
         artifacts,
         superseded,
         meta,
+        superseded_by,
     ) = row
     return MemoryRecord(
         id=memory_id,
@@ -551,6 +597,7 @@ def _record(row: tuple[Any, ...]) -> MemoryRecord:
         artifacts=json.loads(artifacts),
         superseded=bool(superseded),
         meta=json.loads(meta),
+        superseded_by=superseded_by,
     )
 
 

@@ -83,6 +83,7 @@ def test_migrations_are_recorded_and_run_once(store, tmp_path, embedder):
         "_m002_reflection_marks",
         "_m003_importance_recency_index",
         "_m004_full_text_index",
+        "_m005_supersession",
     ]
     assert MemoryStore(tmp_path / "memory", embedder).count() == 1
 
@@ -148,7 +149,7 @@ def test_scalars_ranges_and_recent_at_importance(bare_store):
         [NewMemory(i, Kind.PLAN, importance=imp, created=t, id=i) for i, imp, t in rows],
         vectors=unit_rows(4),
     )
-    assert bare_store.scalars(["c", "nope"]) == [("c", "plan", 200.0, 5)]
+    assert bare_store.scalars(["c", "nope"]) == [("c", "plan", 200.0, 5, None)]
     assert [r[0] for r in bare_store.scalars()] == ["a", "b", "c", "d"]
     # Unrated memories count as importance 0, as retrieval ranks them.
     assert bare_store.ranges() == ((50.0, 300.0), (0, 9))
