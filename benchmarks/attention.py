@@ -99,7 +99,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.modules = args.modules or ["se", "cbam"]
         args.seeds = args.seeds[:1]
-        args.config = CompareConfig(train=256, test=128, epochs=1)
+        args.config = CompareConfig(train=256, val=64, test=128, epochs=1)
         args.cost_modules, args.repeats = args.modules, 2
     args.modules = args.modules or PANEL
     return args

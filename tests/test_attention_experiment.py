@@ -9,13 +9,22 @@ import torch
 
 from methods.attention.cnn import block_outputs, insert_attention, resnet8
 from methods.attention.costs import measure
-from methods.attention.data import make_cluttered, split_sources
-from methods.attention.experiment import BASELINE, CompareConfig, compare, peak_inside
+from methods.attention.data import make_cluttered, split_sources, split_validation
+from methods.attention.experiment import (
+    BASELINE,
+    CompareConfig,
+    build_model,
+    compare,
+    epoch_data,
+    peak_inside,
+    starts_as_identity,
+    train,
+)
 from methods.attention.visualize import bar_chart, overlay_grid, spatial_maps
 from tools import call
 from tools.registry import ToolError
 
-TINY = CompareConfig(train=96, test=64, epochs=1, batch=32)
+TINY = CompareConfig(train=96, val=32, test=64, epochs=1, batch=32)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -41,6 +50,50 @@ def test_cluttered_digits_reject_bad_sizes(kwargs, match):
     args = {"count": 4, "sources": split_sources(0)[0], "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=match):
         make_cluttered(**args)
+
+
+def test_validation_digits_are_disjoint_from_fit_and_test_digits():
+    train_src, test_src = split_sources(0)
+    fit, val = split_validation(train_src, 0)
+    assert not set(fit) & set(val) and not (set(fit) | set(val)) & set(test_src)
+    assert sorted([*fit, *val]) == sorted(train_src)
+    with pytest.raises(ValueError, match="share"):
+        split_validation(train_src, 0, share=1.0)
+    with pytest.raises(ValueError, match="too few"):
+        split_validation(train_src[:3], 0, share=0.5)
+
+
+def test_fresh_epochs_draw_new_canvases_reproducibly():
+    fit = split_sources(0)[0]
+    draw = epoch_data(fit, 0, CompareConfig(train=16))
+    assert not torch.equal(draw(0).images, draw(1).images)
+    assert torch.equal(draw(1).images, epoch_data(fit, 0, CompareConfig(train=16))(1).images)
+    fixed = epoch_data(fit, 0, CompareConfig(train=16, fresh=False))
+    assert fixed(0) is fixed(5)
+
+
+def test_train_reports_every_epoch_and_learns_from_fresh_canvases():
+    config = CompareConfig(train=64, epochs=2, batch=32)
+    model, _ = build_model(BASELINE, 0, config)
+    before = [p.detach().clone() for p in model.parameters()]
+    epochs: list[int] = []
+    train(model, epoch_data(split_sources(0)[0], 0, config), config, 0, on_epoch=epochs.append)
+    assert epochs == [0, 1]
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_gates_go_inside_every_block_and_residual_modules_after_the_middle_stage():
+    assert starts_as_identity("nonlocal") and starts_as_identity("criss_cross")
+    assert starts_as_identity("danet") and not starts_as_identity("cbam")
+    assert not starts_as_identity("se")
+    _, gates = build_model("cbam", 0, CompareConfig())
+    assert gates == ["1.bn2.1", "2.bn2.1", "3.bn2.1"]
+    model, residual = build_model("nonlocal", 0, CompareConfig())
+    assert residual == ["2.1"]
+    assert model(torch.rand(2, 1, 40, 40)).shape == (2, 10)
+    # Same seed, same CNN weights with or without the module: the module is the only difference.
+    base, _ = build_model(BASELINE, 0, CompareConfig())
+    assert torch.equal(base[0][0].weight, model[0][0].weight)
 
 
 def test_insert_attention_adds_a_module_to_every_torchvision_block():
@@ -70,12 +123,14 @@ def test_insert_attention_rejects_unknown_places():
         insert_attention(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3)), "se")
 
 
-def test_peak_inside_reads_the_argmax_cell_in_canvas_pixels():
-    maps = torch.zeros(2, 5, 5)
+def test_peak_inside_reads_the_upsampled_peak_in_canvas_pixels():
+    maps = torch.zeros(3, 5, 5)
     maps[0, 1, 1] = 1  # cell centre (12, 12) on a 40 canvas
     maps[1, 4, 4] = 1  # centre (36, 36)
-    boxes = torch.tensor([[6, 6, 18, 18], [6, 6, 18, 18]])
-    assert peak_inside(maps, boxes, 40).tolist() == [True, False]
+    maps[2, 1, 1], maps[2, 1, 2] = 0.9, 1  # the larger cell wins: centre (12, 20)
+    boxes = torch.tensor([[6, 6, 18, 18], [6, 6, 18, 18], [6, 6, 18, 18]])
+    assert peak_inside(maps, boxes, 40).tolist() == [True, False, False]
+    assert peak_inside(maps, boxes + torch.tensor([0, 8, 0, 8]), 40).tolist()[2]
 
 
 def test_compare_trains_baseline_and_modules_on_the_same_data():
@@ -149,7 +204,8 @@ def test_compare_tool_names_an_unknown_module(tmp_path):
 def test_visualize_tool_draws_maps_and_refuses_channel_only_modules(tmp_path):
     args = {"module": "criss_cross", "images": 2, "train": 64, "epochs": 1}
     result = call("attention.visualize", args, artifact_dir=tmp_path)
-    assert len(result.artifacts) == 2 and all(p.suffix == ".png" for p in result.artifacts)
+    # criss-cross is a residual module: one, after the 10x10 stage
+    assert len(result.artifacts) == 1 and all(p.suffix == ".png" for p in result.artifacts)
     assert 0 <= result.peak_in_box <= 1
     with pytest.raises(ToolError, match="no spatial map"):
         call("attention.visualize", {**args, "module": "se"}, artifact_dir=tmp_path)

@@ -80,7 +80,9 @@ class CompareArgs(BaseModel):
         "(attention.catalog lists them).",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=5)
-    train: int = Field(default=2000, ge=64, le=20000, description="Training canvases per seed.")
+    train: int = Field(
+        default=2000, ge=64, le=20000, description="Training canvases per epoch (fresh each epoch)."
+    )
     test: int = Field(default=300, ge=32, le=5000, description="Test canvases per seed.")
     epochs: int = Field(default=3, ge=1, le=30)
 
@@ -98,7 +100,8 @@ def attention_compare(args: CompareArgs, ctx: ToolContext) -> CompareToolResult:
 
     for name in args.modules:
         entry(name)  # an unknown name fails here, with the known names in the message
-    config = CompareConfig(train=args.train, test=args.test, epochs=args.epochs)
+    # Validation canvases only trace the training curve here; as many as the test ones.
+    config = CompareConfig(train=args.train, val=args.test, test=args.test, epochs=args.epochs)
     result = compare(args.modules, args.seeds, config, progress=ctx.report)
     rows = result.summary()
     out = ctx.artifact_dir / "attention"
@@ -134,7 +137,9 @@ class VisualizeArgs(BaseModel):
 
     module: str = Field(default="cbam", description="A registered module with a spatial map.")
     images: int = Field(default=8, ge=1, le=32, description="How many test canvases to show.")
-    train: int = Field(default=2000, ge=64, le=20000, description="Training canvases.")
+    train: int = Field(
+        default=2000, ge=64, le=20000, description="Training canvases per epoch (fresh each epoch)."
+    )
     epochs: int = Field(default=3, ge=1, le=30)
     seed: int = 0
 
@@ -147,8 +152,14 @@ class VisualizeResult(ToolResult):
 @tool("attention.visualize")
 def attention_visualize(args: VisualizeArgs, ctx: ToolContext) -> VisualizeResult:
     """Train a ResNet-8 with an attention module and draw its maps on test images as PNG."""
-    from methods.attention.data import make_cluttered, split_sources
-    from methods.attention.experiment import CompareConfig, build_model, evaluate, train
+    from methods.attention.data import make_cluttered, split_sources, split_validation
+    from methods.attention.experiment import (
+        CompareConfig,
+        build_model,
+        epoch_data,
+        evaluate,
+        train,
+    )
     from methods.attention.registry import entry
     from methods.attention.visualize import overlay_grid, spatial_maps
 
@@ -156,10 +167,10 @@ def attention_visualize(args: VisualizeArgs, ctx: ToolContext) -> VisualizeResul
     config = CompareConfig(train=args.train, epochs=args.epochs)
     train_src, test_src = split_sources(args.seed)
     ctx.report(0.05, "generating cluttered digits")
-    data = make_cluttered(config.train, train_src, args.seed)
+    data = epoch_data(split_validation(train_src, args.seed)[0], args.seed, config)
     test = make_cluttered(max(args.images, 200), test_src, args.seed + 1000)
     model, inserted = build_model(args.module, args.seed, config)
-    steps = config.epochs * -(-len(data) // config.batch)
+    steps = config.epochs * -(-config.train // config.batch)
     done = [0]
 
     def step() -> None:
@@ -185,7 +196,7 @@ def attention_visualize(args: VisualizeArgs, ctx: ToolContext) -> VisualizeResul
                 path
             )
             paths.append(path)
-    peak_text = "" if peak is None else f"; deepest map peaks inside the digit box on {peak:.0%}"
+    peak_text = "" if peak is None else f"; finest map peaks inside the digit box on {peak:.0%}"
     return VisualizeResult(
         summary=f"{args.module} ResNet-8: test accuracy {accuracy:.1%}{peak_text}. "
         f"Maps of {len(paths)} modules on {args.images} images in attention/.",

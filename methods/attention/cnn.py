@@ -38,8 +38,12 @@ def _channels(module: nn.Module) -> int:
     for attr in ("num_features", "out_channels"):
         if isinstance(getattr(module, attr, None), int):
             return getattr(module, attr)
+    for attr in ("bn3", "bn2"):  # a residual block: its output has its last norm's channels
+        if isinstance(getattr(module, attr, None), nn.BatchNorm2d):
+            return getattr(module, attr).num_features
     raise ValueError(
-        f"cannot tell the output channels of {type(module).__name__}; name a BatchNorm2d or Conv2d"
+        f"cannot tell the output channels of {type(module).__name__}; "
+        "name a BatchNorm2d, Conv2d or residual block"
     )
 
 
