@@ -361,7 +361,8 @@ def _memory_line(record: Any, scored: Any = None) -> str:
             f" total {scored.total:.2f} = rec {scored.recency:.2f} + imp {scored.importance:.2f}"
             f" + rel {scored.relevance:.2f} |"
         )
-    return f"{record.id}  {record.kind.value:<11} imp {imp:>2} |{scores} {text}"
+    stale = f"  [superseded by {record.superseded_by}]" if record.superseded_by else ""
+    return f"{record.id}  {record.kind.value:<11} imp {imp:>2} |{scores} {text}{stale}"
 
 
 @memory.command(name="list")

@@ -154,12 +154,14 @@ def test_memory_commands_list_search_show_and_forget(ponder_home, embedder):
         [
             NewMemory("DCQ found GSM8K contaminated.", Kind.TOOL_RESULT, importance=9, id="m-dcq"),
             NewMemory("Listed the runs folder.", Kind.ACTION, importance=1, id="m-ls"),
+            NewMemory("DCQ re-run: clean.", Kind.TOOL_RESULT, id="m-dcq2", supersedes=["m-dcq"]),
         ]
     )
     store.close()
     runner = CliRunner()
     listed = runner.invoke(cli, ["memory", "list"])
     assert listed.exit_code == 0 and "m-dcq" in listed.output and "m-ls" in listed.output
+    assert "[superseded by m-dcq2]" in listed.output
     searched = runner.invoke(cli, ["memory", "search", "benchmark contamination", "-k", "1"])
     assert searched.exit_code == 0, searched.output
     assert (
