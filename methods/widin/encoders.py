@@ -45,8 +45,8 @@ class SimCLRConfig:
     dim: int = 128
 
 
-def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """SimCLR's views for small images: random resized crop, colour jitter, grayscale."""
+def geometric_augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random scale, rotation and shift; colours untouched (they are the style for a caption)."""
     b = len(images)
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -60,7 +60,17 @@ def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         [torch.cat([cos, -sin, shift[:, :1]], 1), torch.cat([sin, cos, shift[:, 1:]], 1)], 1
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    out = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+
+
+def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """SimCLR's views for small images: random resized crop, colour jitter, grayscale."""
+    b = len(images)
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, *shape, generator=gen)
+
+    out = geometric_augment(images, gen)
     out = out * uniform(0.6, 1.4, 1, 1, 1)  # brightness
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = (out - mean) * uniform(0.6, 1.4, 1, 1, 1) + mean  # contrast

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from methods.widin.clip import CaptionBank, ClipConfig, ClipTower, caption_bank, train_clip_tower
+from methods.widin.clip import zero_shot as zero_shot_predict
 from methods.widin.data import DGData, digits_dg
 from methods.widin.decompose import (
     Stage2,
@@ -35,11 +39,17 @@ from methods.widin.wording import (
 
 Progress = Callable[[float, str], None]
 METHODS = ("linear", "mlp", "widin", "widin_no_ia")
+CLIP_METHODS = ("linear", "mlp", "zero_shot", "widin", "widin_no_ia")
+ENCODERS = ("unimodal", "clip")
 
 
 @dataclass(frozen=True)
 class WidinConfig:
+    # "unimodal": SimCLR CNN + a learnt bridge G into the text space; "clip": a LiT-style tower
+    # trained against the frozen text encoder on a captioned pool, so G is the identity.
+    encoder: str = "unimodal"
     simclr: SimCLRConfig = SimCLRConfig()
+    clip: ClipConfig = ClipConfig()
     wording: WordingConfig = WordingConfig()
     stage2: Stage2Config = Stage2Config()
     source: str = "clean"
@@ -50,21 +60,41 @@ class WidinConfig:
     # "pool": SimCLR on unlabelled source-training digits drawn in every style, disjoint from
     # every evaluated image (the stand-in for MoCo's ImageNet pretraining); "source": source only.
     pretrain: str = "source"
+    # CLIP-like path: this share of the digits, drawn in `pool_domains` (every domain of the data
+    # when empty) with captions, pretrains the tower; those digits are never trained on or tested.
+    pool_fraction: float = 0.4
+    pool_domains: tuple[str, ...] = ()
+
+
+class JointSpace(nn.Module):
+    """G for the CLIP-like path: undo the source standardisation, back to the joint space."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x * self.std + self.mean, dim=1)
 
 
 @dataclass
 class WidinModel:
     """A fitted WIDIn classifier: E_v -> F_D -> F_C at test time; G and F_p kept for analysis."""
 
-    encoder: SmallCNN
+    encoder: SmallCNN | ClipTower
     scaler: Standardizer
-    text_map: TextMap
+    text_map: TextMap | JointSpace
     projector: Projector
     stage2: Stage2
     k: float
     class_names: tuple[str, ...]
     template: str
     val_accuracy: dict[float, float] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "clip" if isinstance(self.encoder, ClipTower) else "unimodal"
 
     def features(self, images: np.ndarray) -> np.ndarray:
         return self.scaler(embed_images(self.encoder, images))
@@ -80,6 +110,7 @@ class WidinModel:
         path = Path(path)
         torch.save(
             {
+                "kind": self.kind,
                 "encoder": self.encoder.state_dict(),
                 "encoder_shape": (self.encoder.width, self.encoder.dim),
                 "scaler": (self.scaler.mean, self.scaler.std),
@@ -102,15 +133,22 @@ class WidinModel:
             raise FileNotFoundError(f"model_path {str(path)!r} does not exist")
         state = torch.load(path, weights_only=False)
         width, dim = state["encoder_shape"]
-        encoder = SmallCNN(width, dim)
-        encoder.load_state_dict(state["encoder"])
-        scaler = Standardizer.__new__(Standardizer)
-        scaler.mean, scaler.std = state["scaler"]
         s2 = state["stage2"]
         text_dim = s2["classifier.weight"].shape[1]
+        scaler = Standardizer.__new__(Standardizer)
+        scaler.mean, scaler.std = state["scaler"]
+        encoder: SmallCNN | ClipTower
+        text_map: TextMap | JointSpace
+        if state.get("kind", "unimodal") == "clip":
+            encoder = ClipTower(width, dim, text_dim)
+            text_map = JointSpace(scaler.mean, scaler.std)
+            dim = text_dim  # the features are the joint-space embeddings
+        else:
+            encoder = SmallCNN(width, dim)
+            text_map = TextMap(dim, text_dim)
+        encoder.load_state_dict(state["encoder"])
         stage2 = Stage2(dim, text_dim, s2["classifier.weight"].shape[0])
         stage2.load_state_dict(s2)
-        text_map = TextMap(dim, text_dim)
         text_map.load_state_dict(state["text_map"])
         projector = Projector(dim, state["projector"]["word_mean"])
         projector.load_state_dict(state["projector"])
@@ -133,18 +171,27 @@ def fit_widin(
     text: TextEncoder,
     config: WidinConfig = WidinConfig(),
     seed: int = 0,
-    encoder: SmallCNN | None = None,
+    encoder: SmallCNN | ClipTower | None = None,
     progress: Progress | None = None,
 ) -> WidinModel:
-    """Train WIDIn on one source domain: SimCLR encoder (unless given), G, F_p, k, F_D and F_C."""
+    """Train WIDIn on one source domain: SimCLR encoder (unless given), G, F_p, k, F_D and F_C.
+
+    A ClipTower encoder is already in the text space: G is then the identity (JointSpace).
+    """
     say = progress or (lambda f, m: None)
     if encoder is None:
+        if config.encoder != "unimodal":
+            raise ValueError("encoder must be given for the CLIP-like path (see run_digits_dg)")
         encoder = train_simclr(train.images, config.simclr, seed, lambda f, m: say(0.4 * f, m))
     raw = embed_images(encoder, train.images)
     scaler = Standardizer(raw)
     x_train, x_val = scaler(raw), scaler(embed_images(encoder, val.images))
     t_c = class_embeddings(text, train.class_names, config.wording.class_template)
-    g = train_text_map(x_train, train.labels, t_c, config.wording, seed)
+    g: TextMap | JointSpace
+    if isinstance(encoder, ClipTower):
+        g = JointSpace(scaler.mean, scaler.std)
+    else:
+        g = train_text_map(x_train, train.labels, t_c, config.wording, seed)
     projector = train_wording(
         x_train,
         train.labels,
@@ -211,18 +258,38 @@ class DGReport:
 
 
 def split_indices(labels: np.ndarray, config: WidinConfig, seed: int) -> tuple[np.ndarray, ...]:
-    """Stratified train / validation / held-out digit indices."""
+    """Stratified pool / train / validation / held-out digit indices.
+
+    The pool (CLIP-like path only; empty otherwise) is split off first; the train and validation
+    fractions are of the digits left, so the uni-modal split is unchanged by the pool.
+    """
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(labels))
+    pool = idx[:0]
+    if config.encoder == "clip":
+        if not 0 < config.pool_fraction < 1:
+            raise ValueError(f"pool_fraction must lie in (0, 1), got {config.pool_fraction}")
+        pool, idx = train_test_split(
+            idx, train_size=config.pool_fraction, random_state=seed, stratify=labels
+        )
+    if (
+        config.train_fraction <= 0
+        or config.val_fraction <= 0
+        or config.train_fraction + config.val_fraction >= 1
+    ):
+        raise ValueError(
+            f"train_fraction ({config.train_fraction}) and val_fraction ({config.val_fraction}) "
+            "must be positive and leave held-out digits (sum below 1)"
+        )
     train, rest = train_test_split(
-        idx, train_size=config.train_fraction, random_state=seed, stratify=labels
+        idx, train_size=config.train_fraction, random_state=seed, stratify=labels[idx]
     )
     val_share = config.val_fraction / (1 - config.train_fraction)
     val, held = train_test_split(
         rest, train_size=val_share, random_state=seed, stratify=labels[rest]
     )
-    return train, val, held
+    return pool, train, val, held
 
 
 def mechanism_probes(
@@ -251,29 +318,66 @@ def mechanism_probes(
     }
 
 
+def pretrain_clip(
+    pool: DGData,
+    text: TextEncoder,
+    config: WidinConfig,
+    seed: int = 0,
+    bank: CaptionBank | None = None,
+    progress: Progress | None = None,
+) -> ClipTower:
+    """The CLIP-like tower, trained on captioned pool images in `config.pool_domains` styles."""
+    styles = config.pool_domains or pool.domain_names
+    missing = [d for d in styles if d not in pool.domain_names]
+    if missing:
+        raise ValueError(f"pool_domains must be domains of the data {pool.domain_names}: {missing}")
+    if bank is None or bank.styles != tuple(styles):
+        bank = caption_bank(text, pool.class_names, tuple(styles))
+    keep = np.isin(pool.domains, [pool.domain_names.index(d) for d in styles])
+    pool = pool.subset(np.flatnonzero(keep))
+    style_index = {pool.domain_names.index(name): i for i, name in enumerate(bank.styles)}
+    style = np.array([style_index[d] for d in pool.domains], dtype=np.int64)
+    return train_clip_tower(pool.images, pool.labels, style, bank, config.clip, seed, progress)
+
+
 def run_digits_dg(
     text: TextEncoder,
     config: WidinConfig = WidinConfig(),
     seed: int = 0,
     data: DGData | None = None,
     progress: Progress | None = None,
+    bank: CaptionBank | None = None,
 ) -> DGReport:
-    """Linear probe, MLP probe, WIDIn and WIDIn without L_ia, trained on `config.source` only."""
+    """Every method trained on `config.source` only, tested on every domain of `data`.
+
+    Uni-modal: linear probe, MLP probe, WIDIn, WIDIn without L_ia on a SimCLR encoder.
+    CLIP-like: the tower is first trained on a captioned pool of digits (disjoint from every
+    trained-on or tested digit), and zero-shot classification joins the baselines. `bank` is a
+    precomputed caption bank for the pool styles (saves re-embedding the captions per seed).
+    """
     say = progress or (lambda f, m: None)
+    if config.encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {config.encoder!r}")
+    if config.pretrain not in ("pool", "source"):
+        raise ValueError(f"pretrain must be 'pool' or 'source', got {config.pretrain!r}")
     started = time.perf_counter()
     data = data if data is not None else digits_dg(size=config.size, seed=seed)
     source = data.domain(config.source)
-    train_i, val_i, held_i = split_indices(source.labels, config, seed)
+    pool_i, train_i, val_i, held_i = split_indices(source.labels, config, seed)
     train, val = source.subset(train_i), source.subset(val_i)
     held = data.subset(np.flatnonzero(np.isin(data.index, source.index[held_i])))
-    if config.pretrain == "pool":
-        unlabelled = data.subset(np.flatnonzero(np.isin(data.index, train.index))).images
-    elif config.pretrain == "source":
-        unlabelled = train.images
+    encoder: SmallCNN | ClipTower
+    if config.encoder == "clip":
+        pool = data.subset(np.flatnonzero(np.isin(data.index, source.index[pool_i])))
+        say(0.0, f"CLIP-like tower on {len(pool)} captioned pool images")
+        encoder = pretrain_clip(pool, text, config, seed, bank, lambda f, m: say(0.3 * f, m))
     else:
-        raise ValueError(f"pretrain must be 'pool' or 'source', got {config.pretrain!r}")
-    say(0.0, f"SimCLR on {len(unlabelled)} unlabelled images ({config.pretrain})")
-    encoder = train_simclr(unlabelled, config.simclr, seed, lambda f, m: say(0.3 * f, m))
+        if config.pretrain == "pool":
+            unlabelled = data.subset(np.flatnonzero(np.isin(data.index, train.index))).images
+        else:
+            unlabelled = train.images
+        say(0.0, f"SimCLR on {len(unlabelled)} unlabelled images ({config.pretrain})")
+        encoder = train_simclr(unlabelled, config.simclr, seed, lambda f, m: say(0.3 * f, m))
     model = fit_widin(train, val, text, config, seed, encoder, lambda f, m: say(0.3 + 0.3 * f, m))
     no_ia_config = replace(config, wording=replace(config.wording, lambda_ia=0.0))
     no_ia = fit_widin(
@@ -292,9 +396,14 @@ def run_digits_dg(
     predictions = {
         "linear": linear_probe(x_train, train.labels, x_held),
         "mlp": predict(mlp, x_held),
-        "widin": predict(model.stage2, x_held),
-        "widin_no_ia": predict(no_ia.stage2, x_held),
     }
+    if config.encoder == "clip":
+        t_c = class_embeddings(text, train.class_names, config.wording.class_template).numpy()
+        with torch.no_grad():
+            joint = model.text_map(torch.from_numpy(x_held)).numpy()
+        predictions["zero_shot"] = zero_shot_predict(joint, t_c)
+    predictions["widin"] = predict(model.stage2, x_held)
+    predictions["widin_no_ia"] = predict(no_ia.stage2, x_held)
     accuracy = {
         method: {
             name: float((pred[held.domains == d] == held.labels[held.domains == d]).mean())
