@@ -156,6 +156,7 @@ def _dot(g: dict) -> str:
 class Context:
     text: str  # the context with the activating token in [brackets]
     activation: float
+    token: str = ""  # the activating token alone
 
 
 @torch.no_grad()
@@ -189,7 +190,8 @@ def top_contexts(
             row, pos = divmod(flat, f.shape[1])
             ids = contexts[row].tolist()
             before = decode(ids[max(0, pos - window) : pos])
-            items.append(Context(f"{before}[{decode([ids[pos]])}]", value))
+            token = decode([ids[pos]])
+            items.append(Context(f"{before}[{token}]", value, token))
         out[f"{name}/{feat}"] = items
     return out
 

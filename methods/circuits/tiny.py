@@ -132,3 +132,51 @@ def train_tiny_agreement(
     model.eval()
     model.requires_grad_(False)
     return model, tok
+
+
+PAD = "<pad>"
+
+
+def bios_tokenizer(seed: int = 0) -> WordTokenizer:
+    """A word tokenizer covering every word the biography generator writes, plus PAD."""
+    from methods.circuits.biographies import biographies
+
+    words = {PAD}
+    for p in (0, 1):
+        for g in (0, 1):
+            for bio in biographies(400, p, g, seed=seed):
+                words.update(bio.text.split())
+    return WordTokenizer(sorted(words))
+
+
+def train_tiny_lm(
+    texts: list[str],
+    tok: WordTokenizer,
+    config: TinyConfig | None = None,
+    steps: int = 300,
+    seed: int = 0,
+) -> TinyTransformer:
+    """A tiny causal LM trained by next-word prediction on `texts` (truncated to max_len)."""
+    if not texts:
+        raise ValueError("texts is empty: the tiny LM needs training text")
+    torch.manual_seed(seed)
+    model = TinyTransformer(len(tok), config)
+    T = model.config.max_len
+    rows = [tok.encode(t)[:T] for t in texts]
+    rows = [r for r in rows if len(r) == T]
+    if not rows:
+        raise ValueError(f"no text is at least max_len={T} words long")
+    data = torch.tensor(rows)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    for _ in range(steps):
+        x = data[torch.randint(0, len(data), (32,))]
+        logits = model(x[:, :-1])
+        loss = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1)
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    model.requires_grad_(False)
+    return model
