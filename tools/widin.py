@@ -15,6 +15,7 @@ DomainName = Literal["clean", "inverted", "coloured", "textured", "noisy", "sket
 COLOURS = {
     "linear": (150, 150, 150),
     "mlp": (255, 127, 14),
+    "zero_shot": (44, 160, 44),
     "widin": (31, 119, 180),
     "widin_no_ia": (148, 103, 189),
 }
@@ -23,9 +24,11 @@ COLOURS = {
 class TrainArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    encoder: Literal["unimodal"] = Field(
+    encoder: Literal["unimodal", "clip"] = Field(
         default="unimodal",
-        description="'unimodal': a small CNN trained with SimCLR plus frozen all-MiniLM-L6-v2.",
+        description="'unimodal': a small CNN trained with SimCLR plus frozen all-MiniLM-L6-v2; "
+        "'clip': a CLIP-like tower trained against frozen MiniLM on captioned digits of every "
+        "style held apart from the test (adds the zero-shot baseline).",
     )
     source: DomainName = Field(default="clean", description="The one Digits-DG training domain.")
     targets: list[DomainName] = Field(
@@ -39,7 +42,8 @@ class TrainArgs(BaseModel):
         description="SimCLR images: the unlabelled source images, or the source-training digits "
         "drawn in every style (a stand-in for a backbone pretrained on varied images).",
     )
-    simclr_epochs: int = Field(default=3, ge=1, le=200)
+    simclr_epochs: int = Field(default=3, ge=1, le=200, description="Uni-modal encoder epochs.")
+    clip_epochs: int = Field(default=4, ge=1, le=200, description="CLIP-like tower epochs.")
     wording_steps: int = Field(default=20, ge=1, le=2000, description="Stage-1 steps.")
     head_epochs: int = Field(
         default=60, ge=1, le=2000, description="Full-batch epochs of each stage-2 head and probe."
@@ -53,9 +57,11 @@ class DomainAccuracy(BaseModel):
     mlp: float
     widin: float
     widin_no_ia: float
+    zero_shot: float | None = None  # the CLIP-like path only
 
 
 class TrainResult(ToolResult):
+    encoder: str
     source: str
     domains: list[DomainAccuracy]
     mean_target: dict[str, float]
@@ -100,6 +106,8 @@ def _plot(path: Path, title: str, rows: list[DomainAccuracy]) -> Path:
         x0 = left + 15 + g * group
         for s, (name, colour) in enumerate(COLOURS.items()):
             value = getattr(row, name)
+            if value is None:
+                continue
             draw.rectangle([x0 + s * 24, y_of(value), x0 + s * 24 + 20, y_of(0)], fill=colour)
         draw.text((x0, height - bottom + 8), row.domain, fill="black")
     for s, (name, colour) in enumerate(COLOURS.items()):
@@ -111,10 +119,12 @@ def _plot(path: Path, title: str, rows: list[DomainAccuracy]) -> Path:
 
 @tool("widin.train")
 def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
-    """Train WIDIn on one Digits-DG domain; per-domain accuracy against linear and MLP probes."""
+    """Train WIDIn on one Digits-DG domain; per-domain accuracy against the probes (and zero-shot
+    on the CLIP-like path)."""
     import torch
 
     from methods.widin import (
+        ClipConfig,
         SimCLRConfig,
         Stage2Config,
         TextEncoder,
@@ -122,7 +132,7 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
         WordingConfig,
         digits_dg,
     )
-    from methods.widin.experiment import METHODS, run_digits_dg
+    from methods.widin.experiment import run_digits_dg
 
     targets = [d for d in dict.fromkeys(args.targets) if d != args.source]
     if not targets:
@@ -132,7 +142,9 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
     ctx.report(0.02, "drawing Digits-DG")
     data = digits_dg((args.source, *targets), seed=args.seed)
     config = WidinConfig(
+        encoder=args.encoder,
         simclr=SimCLRConfig(epochs=args.simclr_epochs),
+        clip=ClipConfig(epochs=args.clip_epochs),
         wording=WordingConfig(steps=args.wording_steps),
         stage2=Stage2Config(epochs=args.head_epochs),
         source=args.source,
@@ -143,15 +155,16 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
         text, config, args.seed, data, progress=lambda f, m: ctx.report(0.05 + 0.9 * f, m)
     )
     rows = [
-        DomainAccuracy(domain=d, **{m: report.accuracy[m][d] for m in METHODS})
+        DomainAccuracy(domain=d, **{m: report.accuracy[m][d] for m in report.accuracy})
         for d in report.domains
     ]
-    mean_target = {m: report.mean_target(m) for m in METHODS}
+    mean_target = {m: report.mean_target(m) for m in report.accuracy}
     out = ctx.artifact_dir / "widin"
     out.mkdir(parents=True, exist_ok=True)
     assert report.model is not None
     model_path = report.model.save(out / "widin_model.pt")
-    plot = _plot(out / "accuracy_by_domain.png", f"WIDIn, source {args.source}", rows)
+    title = f"WIDIn ({args.encoder} encoder), source {args.source}"
+    plot = _plot(out / "accuracy_by_domain.png", title, rows)
     table = out / "widin_result.json"
     table.write_text(
         json.dumps(
@@ -170,13 +183,20 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
     )
     ctx.report(1.0, "done")
     gain = report.gain()
+    zero = (
+        f" Zero-shot from the joint space: {100 * mean_target['zero_shot']:.1f}%."
+        if "zero_shot" in mean_target
+        else ""
+    )
     return TrainResult(
-        summary=f"WIDIn trained on {args.source}: mean accuracy on {len(targets)} unseen domains "
+        summary=f"WIDIn ({args.encoder} encoder) trained on {args.source}: mean accuracy on "
+        f"{len(targets)} unseen domains "
         f"{100 * mean_target['widin']:.1f}% vs linear probe {100 * mean_target['linear']:.1f}% "
         f"({100 * gain:+.1f} pp), in-domain {100 * report.in_domain('widin'):.1f}% vs "
         f"{100 * report.in_domain('linear'):.1f}%; the worded domain part Delta predicts the "
-        f"domain with {100 * report.mechanism['domain_on_delta']:.0f}% accuracy.",
+        f"domain with {100 * report.mechanism['domain_on_delta']:.0f}% accuracy." + zero,
         artifacts=[plot, table, model_path],
+        encoder=args.encoder,
         source=args.source,
         domains=rows,
         mean_target=mean_target,

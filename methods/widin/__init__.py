@@ -5,9 +5,20 @@
     report = run_digits_dg(TextEncoder(minilm_path), WidinConfig(), seed=0)
     print(report.accuracy["widin"], report.gain(), report.mechanism)
 
+`WidinConfig(encoder="clip")` runs the CLIP-like path (an image tower trained against the
+frozen text encoder on a captioned pool of styles, plus the zero-shot baseline).
+
 Ma, Niu, Huang, Han & Chang, arXiv 2405.18405. See README.md for the method and the benchmark.
 """
 
+from methods.widin.clip import (
+    CaptionBank,
+    ClipConfig,
+    ClipTower,
+    caption_bank,
+    train_clip_tower,
+    zero_shot,
+)
 from methods.widin.data import (
     DIGIT_NAMES,
     DOMAINS,
@@ -21,12 +32,16 @@ from methods.widin.data import (
 from methods.widin.decompose import Stage2, Stage2Config, decompose, train_stage2
 from methods.widin.encoders import SimCLRConfig, SmallCNN, embed_images, train_simclr
 from methods.widin.experiment import (
+    CLIP_METHODS,
+    ENCODERS,
     METHODS,
     DGReport,
+    JointSpace,
     WidinConfig,
     WidinModel,
     fit_widin,
     mechanism_probes,
+    pretrain_clip,
     run_digits_dg,
 )
 from methods.widin.probes import linear_probe, probe_accuracy
@@ -42,9 +57,15 @@ from methods.widin.wording import (
 )
 
 __all__ = [
+    "CLIP_METHODS",
     "DIGIT_NAMES",
     "DOMAINS",
+    "ENCODERS",
     "METHODS",
+    "CaptionBank",
+    "ClipConfig",
+    "ClipTower",
+    "JointSpace",
     "DGData",
     "DGReport",
     "Projector",
@@ -57,6 +78,7 @@ __all__ = [
     "WidinConfig",
     "WidinModel",
     "WordingConfig",
+    "caption_bank",
     "class_embeddings",
     "decompose",
     "digits_dg",
@@ -66,13 +88,16 @@ __all__ = [
     "linear_probe",
     "load_image_folder",
     "mechanism_probes",
+    "pretrain_clip",
     "probe_accuracy",
     "read_images",
     "render_domain",
     "run_digits_dg",
+    "train_clip_tower",
     "train_simclr",
     "train_stage2",
     "train_text_map",
     "train_wording",
     "word_images",
+    "zero_shot",
 ]
