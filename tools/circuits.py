@@ -426,7 +426,8 @@ def _shift_model(name: str, probe_layer: int | None, ctx: ToolContext) -> _Shift
         else:
             ctx.report(0.02, "training the tiny biography LM and its SAE")
             model = train_tiny_lm(texts, tok, config, steps=300)
-            ids = torch.tensor([tok.encode(t)[:_TINY_BIOS_LEN] for t in texts])
+            rows = [r[:_TINY_BIOS_LEN] for r in map(tok.encode, texts)]
+            ids = torch.tensor([r for r in rows if len(r) == _TINY_BIOS_LEN])
             acts = record(model, ["resid_0"], ids)["resid_0"][:, 1:].reshape(-1, config.d)
             sae = SparseAutoencoder(config.d, 128, "topk", k=8)
             batches = (acts[torch.randint(0, len(acts), (256,))] for _ in range(300))
