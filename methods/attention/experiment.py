@@ -5,7 +5,8 @@ from the same initial stem and block weights, so the module is the only differen
 draws fresh canvases every epoch (new positions and clutter around the fit digits); validation
 canvases come from other digits and pick nothing but what the JSON says; accuracy is measured on
 canvases built from held-out test digits. For modules with a spatial map, so is how often the
-peak of the finest inserted map, upsampled to the canvas, falls inside the true digit's box.
+peak of an inserted module's map, upsampled to the canvas, falls inside the true digit's box;
+which module's map (when there are several) is chosen on the validation canvases.
 
 Placement follows the papers: gates (SE, CBAM: modules that rescale their input) sit inside
 every residual block, after its last norm and before the addition; modules that start as the
@@ -40,8 +41,9 @@ class CompareConfig:
     train: int = 3000  # canvases per epoch, drawn afresh every epoch when `fresh`
     val: int = 500
     test: int = 1000
-    epochs: int = 12
+    epochs: int = 24
     batch: int = 64
+    optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9, weight decay 5e-4)
     lr: float = 3e-3
     width: int = 16
     # Residual blocks (0, 1, 2 = the 20x20, 10x10, 5x5 stages) whose branch gets a gate.
@@ -64,6 +66,8 @@ class RunResult:
     val_curve: list[float] = field(default_factory=list)  # validation accuracy after each epoch
     train_accuracy: float = float("nan")  # on the last epoch's canvases, in eval mode
     placement: str = "-"
+    map_layer: str | None = None  # the inserted module whose map is scored, chosen on validation
+    val_peak_by_layer: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class CompareResult:
                     "peak_in_box": float(np.mean(peaks)) if peaks else None,
                     "params": runs[0].params,
                     "placement": runs[0].placement,
+                    "map_layers": sorted({r.map_layer for r in runs if r.map_layer}),
                     "train_s": float(np.mean([r.train_s for r in runs])),
                 }
             )
@@ -158,7 +163,7 @@ def train(
     draw = data if callable(data) else (lambda epoch: data)
     gen = torch.Generator().manual_seed(seed)
     miners = [m for m in model.modules() if isinstance(m, AttentionMining)]
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    opt = _optimizer(model, config)
     steps = config.epochs * -(-len(draw(0)) // config.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps)
     for epoch in range(config.epochs):
@@ -179,6 +184,16 @@ def train(
         on_epoch(epoch)
 
 
+def _optimizer(model: nn.Module, config: CompareConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
+        )
+    raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {config.optimizer!r}")
+
+
 def _mining_loss(
     model: nn.Module, miners: list[AttentionMining], x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
@@ -195,33 +210,46 @@ def _mining_loss(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: ClutteredDigits, inserted: list[str], batch: int = 250
+    model: nn.Module,
+    data: ClutteredDigits,
+    inserted: list[str],
+    batch: int = 250,
+    layer: str | None = None,
 ) -> tuple[float, float | None]:
-    """Accuracy, and the share of images whose finest spatial map peaks inside the digit box."""
+    """Accuracy, and the share of images whose spatial map at `layer` (default: the finest
+    inserted map) peaks inside the digit box; None when no inserted module has a spatial map."""
+    accuracy, peaks = evaluate_layers(model, data, inserted, batch)
+    if layer is None:
+        layer = next(iter(peaks), None)
+    elif layer not in peaks:
+        raise ValueError(f"layer must be an inserted module with a spatial map {list(peaks)}")
+    return accuracy, (peaks[layer] if layer is not None else None)
+
+
+@torch.no_grad()
+def evaluate_layers(
+    model: nn.Module, data: ClutteredDigits, inserted: list[str], batch: int = 250
+) -> tuple[float, dict[str, float]]:
+    """Accuracy, and peak-in-box per inserted module with a spatial map, finest map first."""
     model.eval()
-    correct, inside, counted = 0, 0, 0
+    correct = 0
+    inside: dict[str, int] = {}
+    sizes: dict[str, int] = {}
     canvas = data.images.shape[-1]
     with collect_maps(model) as mods:
         for lo in range(0, len(data), batch):
             x = data.images[lo : lo + batch]
             correct += int((model(x).argmax(1) == data.labels[lo : lo + batch]).sum())
-            spatial = _finest_map([mods[name] for name in inserted])
-            if spatial is None:
-                continue
-            hits = peak_inside(spatial, data.boxes[lo : lo + batch], canvas)
-            inside += int(hits.sum())
-            counted += len(hits)
-    return correct / len(data), (inside / counted if counted else None)
-
-
-def _finest_map(mods: list) -> torch.Tensor | None:
-    """The spatial map of the inserted module with the most positions (ties: the first)."""
-    best = None
-    for m in mods:
-        spatial = m.spatial_map(m.last_map, m.last_size)
-        if spatial is not None and (best is None or spatial[0].numel() > best[0].numel()):
-            best = spatial
-    return best
+            for name in inserted:
+                m = mods[name]
+                spatial = m.spatial_map(m.last_map, m.last_size)
+                if spatial is None:
+                    continue
+                hits = peak_inside(spatial, data.boxes[lo : lo + batch], canvas)
+                inside[name] = inside.get(name, 0) + int(hits.sum())
+                sizes[name] = spatial[0].numel()
+    order = sorted(inside, key=lambda name: -sizes[name])  # stable: ties keep insertion order
+    return correct / len(data), {name: inside[name] / len(data) for name in order}
 
 
 def peak_inside(spatial: torch.Tensor, boxes: torch.Tensor, canvas: int) -> torch.Tensor:
@@ -272,7 +300,11 @@ def compare(
                 on_epoch=lambda _, m=model, c=curve, v=val_data: c.append(evaluate(m, v, [])[0]),
             )
             elapsed = time.perf_counter() - started
-            acc, peak = evaluate(model, test_data, inserted)
+            # The map to score: the inserted module whose peak best finds the digit on the
+            # validation canvases (early maps see little context, late ones are coarse).
+            _, val_peaks = evaluate_layers(model, val_data, inserted)
+            layer = max(val_peaks, key=val_peaks.get) if val_peaks else None
+            acc, peak = evaluate(model, test_data, inserted, layer=layer)
             result.runs.append(
                 RunResult(
                     name,
@@ -285,6 +317,8 @@ def compare(
                     val_curve=curve,
                     train_accuracy=evaluate(model, draw(config.epochs - 1), [])[0],
                     placement=placement(name),
+                    map_layer=layer,
+                    val_peak_by_layer=val_peaks,
                 )
             )
             progress((done + 1) / total, f"seed {seed}: {name} test {acc:.3f} val {curve[-1]:.3f}")
