@@ -30,11 +30,24 @@ def test_train_reports_every_domain_against_the_probes(trained):
     result, out = trained
     assert [r.domain for r in result.domains] == ["clean", "inverted"]
     assert set(result.mean_target) == {"linear", "mlp", "widin", "widin_no_ia"}
+    assert result.encoder == "unimodal" and result.domains[0].zero_shot is None
     assert "linear probe" in result.summary and "unseen domains" in result.summary
     names = {p.name for p in result.artifacts}
     assert names == {"accuracy_by_domain.png", "widin_result.json", "widin_model.pt"}
     saved = json.loads((out / "widin" / "widin_result.json").read_text())
     assert saved["accuracy"]["widin"]["clean"] == result.domains[0].widin
+
+
+def test_clip_encoder_adds_the_zero_shot_baseline(tmp_path):
+    result = call(
+        "widin.train", {**SMALL, "encoder": "clip", "clip_epochs": 1}, artifact_dir=tmp_path
+    )
+    assert result.encoder == "clip" and "Zero-shot" in result.summary
+    assert set(result.mean_target) == {"linear", "mlp", "zero_shot", "widin", "widin_no_ia"}
+    assert all(row.zero_shot is not None for row in result.domains)
+    saved = json.loads((tmp_path / "widin" / "widin_result.json").read_text())
+    assert saved["args"]["encoder"] == "clip"
+    assert saved["accuracy"]["zero_shot"]["inverted"] == result.domains[1].zero_shot
 
 
 def test_plot_is_a_png(trained):
@@ -68,7 +81,7 @@ def test_bad_tool_arguments_name_the_argument(tmp_path):
     with pytest.raises(ToolArgumentsError, match="source"):
         call("widin.train", {"source": "photo"}, artifact_dir=tmp_path)
     with pytest.raises(ToolArgumentsError, match="encoder"):
-        call("widin.train", {"encoder": "clip"}, artifact_dir=tmp_path)
+        call("widin.train", {"encoder": "openclip"}, artifact_dir=tmp_path)
     with pytest.raises(ToolError, match="targets must name a domain other than"):
         call("widin.train", {**SMALL, "targets": ["clean"]}, artifact_dir=tmp_path)
     with pytest.raises(ToolArgumentsError, match="targets"):
