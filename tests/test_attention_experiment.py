@@ -82,6 +82,26 @@ def test_train_reports_every_epoch_and_learns_from_fresh_canvases():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
+def test_evaluate_scores_any_inserted_map_and_rejects_unknown_layers():
+    from methods.attention.experiment import evaluate, evaluate_layers
+
+    model, inserted = build_model("cbam", 0, TINY)
+    data = make_cluttered(16, split_sources(0)[1], seed=1)
+    accuracy, peaks = evaluate_layers(model, data, inserted)
+    assert list(peaks) == inserted  # finest (20x20) first
+    assert evaluate(model, data, inserted, layer="3.bn2.1") == (accuracy, peaks["3.bn2.1"])
+    assert evaluate(model, data, inserted)[1] == peaks["1.bn2.1"]
+    with pytest.raises(ValueError, match="layer must be an inserted module"):
+        evaluate(model, data, inserted, layer="0")
+
+
+def test_train_rejects_an_unknown_optimizer():
+    config = CompareConfig(train=32, epochs=1, optimizer="adam")
+    model, _ = build_model(BASELINE, 0, config)
+    with pytest.raises(ValueError, match="optimizer must be 'adamw' or 'sgd'"):
+        train(model, make_cluttered(32, split_sources(0)[0], seed=0), config, 0)
+
+
 def test_gates_go_inside_every_block_and_residual_modules_after_the_middle_stage():
     assert starts_as_identity("nonlocal") and starts_as_identity("criss_cross")
     assert starts_as_identity("danet") and not starts_as_identity("cbam")
@@ -142,6 +162,11 @@ def test_compare_trains_baseline_and_modules_on_the_same_data():
     assert 0 <= rows["cbam"]["peak_in_box"] <= 1
     assert rows["cbam"]["params"] > rows[BASELINE]["params"]
     assert all(0 <= r["accuracy"] <= 1 for r in rows.values())
+    cbam = next(r for r in result.runs if r.module == "cbam")
+    # the scored map is one of the three inserted CBAMs, picked by its validation peak score
+    assert set(cbam.val_peak_by_layer) == {"1.bn2.1", "2.bn2.1", "3.bn2.1"}
+    assert cbam.val_peak_by_layer[cbam.map_layer] == max(cbam.val_peak_by_layer.values())
+    assert len(cbam.val_curve) == TINY.epochs and cbam.placement == "in block branch"
 
 
 def test_compare_rejects_unknown_modules_before_training():
@@ -220,6 +245,13 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert [r["module"] for r in result["compare"]] == [BASELINE, "se"]
     assert result["unit"][0]["passed"] is True
     assert all(isinstance(t["passed"], bool) for t in result["targets"])
+
+
+def test_benchmark_rejects_zero_jobs():
+    from benchmarks.attention import run_seeds
+
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        run_seeds(["se"], [0], TINY, jobs=0)
 
 
 def test_readme_example_runs():
