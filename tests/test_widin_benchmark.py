@@ -29,3 +29,16 @@ def test_widin_benchmark_quick_writes_every_method_and_bar(tmp_path):
     }
     assert len(saved["targets"]) == len(result["targets"]) == 6
     assert all(isinstance(t["passed"], bool) for t in saved["targets"])
+
+
+def test_widin_benchmark_clip_quick_adds_zero_shot_and_names_its_file(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        widin.main(["--quick", "--encoder", "clip", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    saved = json.loads((tmp_path / "widin_clip_quick.json").read_text())
+    assert saved["encoder"] == "clip" and saved["config"]["encoder"] == "clip"
+    (row,) = saved["rows"]
+    assert set(row["accuracy"]) == {"linear", "mlp", "zero_shot", "widin", "widin_no_ia"}
+    assert len(saved["targets"]) == 6
