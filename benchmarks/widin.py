@@ -1,7 +1,7 @@
 """WIDIn on Digits-DG: one source domain (clean), five unseen target domains, the issue's bars.
 
     python -m benchmarks.widin [--encoder unimodal|clip] [--quick] [--seeds 0 1 2 3 4]
-                               [--pretrain source|pool] [--out DIR]
+                               [--pretrain source|pool] [--pool-domains D ...] [--out DIR]
 
 Digits-DG: every scikit-learn digit at 32x32 RGB in six styles (clean, inverted, coloured,
 textured, noisy, sketch). Per seed: a stratified 50/10/40 split of the digits into source
@@ -111,10 +111,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--encoder", choices=["unimodal", "clip"], default="unimodal")
     parser.add_argument("--pretrain", choices=["source", "pool"], default="source")
+    parser.add_argument(
+        "--pool-domains",
+        nargs="+",
+        choices=DOMAINS,
+        default=[],
+        help="clip: the styles of the captioned pretraining pool (default: all six)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    config = WidinConfig(encoder=args.encoder, pretrain=args.pretrain)
+    config = WidinConfig(
+        encoder=args.encoder, pretrain=args.pretrain, pool_domains=tuple(args.pool_domains)
+    )
     seeds = args.seeds
     if args.quick:
         seeds = seeds[:1]
@@ -159,6 +168,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall = time.perf_counter() - started
     print(f"\nwall time {wall:.0f} s on {torch.get_num_threads()} thread(s)")
     name = "widin" if args.encoder == "unimodal" else "widin_clip"
+    if args.encoder == "clip" and args.pool_domains:
+        name += "_pool_" + "_".join(args.pool_domains)
     name += "_quick" if args.quick else ""
     result = {
         "benchmark": "widin",
