@@ -7,11 +7,11 @@ Stage 1 trains a TopK SAE on the residual stream below the probe layer, on stand
 docstrings plus 30 % biographies from a seed the evaluation never uses (cached, fp16, under
 PONDER_HOME/cache/circuits/smollm2_shift_saes; --retrain redoes it). Stage 2 trains the probe on
 the ambiguous split (male professors, female nurses), attributes its signed logit to SAE features
-by integrated gradients on 100 training bios, shows the top 50 features' top-activating tokens
-to the judge (the lexicon proxy by default, or a person's label file), and reports profession /
-gender / worst-group accuracy on the balanced test for: the original probe, the concept-bottleneck
-probe, random ablation, SHIFT, SHIFT + retrain, the neuron and feature skylines and the oracle.
-One thread.
+by integrated gradients on 64 training bios (32 per label), shows the top 50 features'
+top-activating tokens to the judge (the lexicon proxy by default, or a person's label file),
+and reports profession / gender / worst-group accuracy on the balanced test for: the original
+probe, the concept-bottleneck probe, random ablation, SHIFT, SHIFT + retrain, the neuron and
+feature skylines and the oracle. One thread.
 """
 
 from __future__ import annotations
@@ -146,13 +146,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.judge == "file" and not args.labels:
         parser.error("--judge file needs --labels FILE")
     judge = LabelFileJudge(args.labels) if args.judge == "file" else LexiconJudge()
-    sizes = (100, 40, 40) if args.quick else (600, 150, 150)
+    sizes = (60, 20, 20) if args.quick else (300, 100, 100)
     splits = bias_splits(*sizes, seed=0)
     pad = tok.eos_token_id
     data = encode_splits(splits, tok.encode, pad)
     config = ShiftConfig(
         hook=f"resid_{PROBE_LAYER}",
-        n_attribution=30 if args.quick else 100,
+        n_attribution=16 if args.quick else 64,
         ig_steps=4 if args.quick else 10,
     )
     say = lambda f, m: print(f"  {f:4.0%} {m}", flush=True)  # noqa: E731
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model,
         saes,
         data,
-        evidence_contexts(tok, 100 if args.quick else 400),
+        evidence_contexts(tok, 50 if args.quick else 200),
         tok.decode,
         pad,
         judge,

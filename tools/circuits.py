@@ -601,7 +601,7 @@ class ShiftFeature(BaseModel):
     tokens: list[str]
 
 
-class ShiftFeaturesResult(ToolResult):
+class ProbeFeaturesResult(ToolResult):
     features: list[ShiftFeature]
     judge: str
 
@@ -613,15 +613,15 @@ def _feature_rows(proposal) -> list[ShiftFeature]:
     ]
 
 
-@tool("circuits.shift_features")
-def shift_features(args: ShiftArgs, ctx: ToolContext) -> ShiftFeaturesResult:
+@tool("circuits.probe_features")
+def probe_features(args: ShiftArgs, ctx: ToolContext) -> ProbeFeaturesResult:
     """Train a profession probe on gender-biased biographies and list the SAE features it relies
     on, with their top tokens and the judge's proposal (ablate or keep), for review."""
     _, _, _, proposal = _propose_cached(args, ctx)
     rows = _feature_rows(proposal)
     chosen = [r for r in rows if r.ablate]
     shown = "; ".join(f"{r.id} ({' '.join(r.tokens[:3])})" for r in chosen[:8])
-    return ShiftFeaturesResult(
+    return ProbeFeaturesResult(
         summary=(
             f"The {proposal.judge} judge proposes ablating {len(chosen)} of the top {len(rows)} "
             f"features: {shown or 'none'}. Review shift/features.json; edit 'ablate'/'keep' when "

@@ -2,7 +2,7 @@
 gender cue, split into the ambiguous training set (male professors, female nurses), a balanced
 training set (for the oracle) and a balanced test set of four subgroups.
 
-Each biography is neutral filler sentences plus one or two sentences naming the workplace (the
+Each biography is two filler sentences plus one or two sentences naming the workplace (the
 profession cue: one domain word each) and a name and pronouns (the gender cue: a name and at
 least three pronouns). A probe trained on the ambiguous set can use either cue; the gender cue is
 the louder one, which is what makes the probe spurious (De-Arteaga et al. 2019; SHIFT, Marks et
@@ -118,12 +118,6 @@ _GENDERED_FILLER = (
     "{S} has two cats and a dog.",
     "{P_} brother lives nearby.",
 )
-_NEUTRAL_FILLER = (
-    "The town has a busy market on Saturdays.",
-    "It rained for most of the spring.",
-    "The street is quiet in the evening.",
-    "There is a bakery on the corner.",
-)
 
 
 @dataclass(frozen=True)
@@ -145,9 +139,7 @@ def biography(profession: int, gender: int, rng: random.Random) -> Bio:
     slots = {"s": s, "S": s.capitalize(), "O": o, "P": p, "P_": p.capitalize()}
     words = rng.sample(DOMAIN_WORDS[job], rng.choice((1, 2)))
     cues = [rng.choice(_CUE_SENTENCES).format(w=w, **slots) for w in words]
-    filler = [f.format(**slots) for f in rng.sample(_GENDERED_FILLER, 3)]
-    filler.append(rng.choice(_NEUTRAL_FILLER))
-    body = filler + cues
+    body = [f.format(**slots) for f in rng.sample(_GENDERED_FILLER, 2)] + cues
     rng.shuffle(body)
     return Bio(f"{name} is a friendly person. " + " ".join(body), profession, gender)
 

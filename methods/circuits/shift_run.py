@@ -112,9 +112,16 @@ class Proposal:
         return [v.feature for v in self.verdicts if v.ablate]
 
 
-def _sample(data: BioBatch, n: int, seed: int) -> BioBatch:
+def _sample(data: BioBatch, n: int, seed: int, labels: torch.Tensor | None = None) -> BioBatch:
+    """`n` examples, half of each label: with unequal classes, a feature that shifts every
+    logit by the same amount would get a signed effect it does not have."""
+    labels = data.profession if labels is None else labels
     gen = torch.Generator().manual_seed(seed)
-    return data.subset(torch.randperm(len(data), generator=gen)[: min(n, len(data))])
+    picks = []
+    for value in (0, 1):
+        idx = (labels == value).nonzero()[:, 0]
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[: n // 2]])
+    return data.subset(torch.cat(picks))
 
 
 def propose(
@@ -203,7 +210,7 @@ def evaluate(
     rows["SHIFT + retrain"] = accuracy(retrained.predict(x_shift), test)
     result = ShiftResult(rows, list(ablate), judge)
     if c.skylines and n:
-        balanced = _sample(data.balanced, c.n_attribution, c.seed)
+        balanced = _sample(data.balanced, c.n_attribution, c.seed, data.balanced.gender)
         say(0.6, "feature skyline: top features for gender on balanced bios")
         feats = _gender_top(model, dictionaries, balanced, probe, pad_id, n, c)
         rows["Feature skyline"] = accuracy(probe.predict(ablated_test(feats, dictionaries)), test)
