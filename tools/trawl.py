@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools._offline import minilm_path, ponder_home
+from tools._offline import local_weights, minilm_path, ponder_home
 from tools.registry import ToolContext, ToolResult, tool
 
 DATASETS = ("ml-100k", "synthetic")
@@ -33,12 +33,22 @@ def _data(dataset: str, max_users: int | None, seed: int):
 
 
 def _extractor(name: str, ctx: ToolContext) -> Any:
-    from methods.trawl import LLMExtractor
+    """The knowledge source: a name, or for 'llm' the run's chat model, batched when its
+    weights are local (many items per generate call) and one item per call otherwise."""
+    from methods.trawl import BatchedExtractor, LLMExtractor
 
     if name != "llm":
         return name
     if ctx.chat_model is None:
         raise ValueError("extractor 'llm' needs a chat model in the tool context")
+    loaded = local_weights(ctx.chat_model)
+    if loaded is not None:
+        return BatchedExtractor(
+            loaded.model,
+            loaded.tokenizer,
+            ponder_home() / "cache" / "trawl" / "llm.jsonl",
+            model_name=getattr(ctx.chat_model, "name", "local"),
+        )
     return LLMExtractor(ctx.chat_model, ponder_home() / "cache" / "trawl" / "llm")
 
 
@@ -78,16 +88,20 @@ class ExtractResult(ToolResult):
 @tool("trawl.extract_knowledge")
 def extract_knowledge(args: ExtractArgs, ctx: ToolContext) -> ExtractResult:
     """Extract recommendation knowledge (genre, theme, era, audience, mood) for some items."""
-    from methods.trawl import extract_all
+    from methods.trawl import BatchedExtractor, extract_all
 
     data = _data(args.dataset, None, 0)
     bad = [i for i in args.items if not 0 <= i < data.n_items]
     if bad:
         raise ValueError(f"items must lie in [0, {data.n_items}), got {bad[:5]}")
     picked = [data.items[i] for i in args.items]
-    report = extract_all(
-        picked, _extractor(args.extractor, ctx), progress=lambda f, m: ctx.report(f, m)
-    )
+    extractor = _extractor(args.extractor, ctx)
+    progress = lambda f, m: ctx.report(f, m)  # noqa: E731
+    if isinstance(extractor, BatchedExtractor):
+        # The items' own indices key the cache, so a later call on other items reuses it.
+        report = extractor.extract_all(picked, ids=args.items, progress=progress)
+    else:
+        report = extract_all(picked, extractor, progress=progress)
     rows = [
         ItemText(item=i, title=it.title, knowledge=text, failed=report.failures.get(n))
         for n, (i, it, text) in enumerate(zip(args.items, picked, report.texts, strict=True))

@@ -6,6 +6,7 @@ key-factor or LLM knowledge text) -> `embed_cached` (frozen MiniLM) -> `run_traw
 InfoNCE adapter, enhanced item vectors, warm and cold Recall/NDCG@K).
 """
 
+from methods.trawl.batched import BatchedExtractor
 from methods.trawl.data import Item, RecData, Split, User, load_movielens, split, synthetic
 from methods.trawl.encoder import SentenceEncoder, TextEncoder, embed_cached
 from methods.trawl.knowledge import (
@@ -29,6 +30,7 @@ from methods.trawl.pipeline import (
 
 __all__ = [
     "AdapterConfig",
+    "BatchedExtractor",
     "ExtractionReport",
     "Item",
     "ItemKnowledge",

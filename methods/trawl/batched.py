@@ -63,15 +63,18 @@ class JsonlCache:
         self.path = Path(path)
         self.records: dict[str, CacheRecord] = {}
         if self.path.is_file():
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-            for n, line in enumerate(lines):
+            text = self.path.read_text(encoding="utf-8")
+            if not text.endswith("\n") and text:
+                # A run killed mid-write leaves a torn last line: cut it, so appends start on a
+                # line of their own, and that item is extracted again.
+                text = text[: text.rfind("\n") + 1]
+                self.path.write_text(text, encoding="utf-8")
+            for n, line in enumerate(text.splitlines()):
                 if not line.strip():
                     continue
                 try:
                     record = CacheRecord(**json.loads(line))
                 except (json.JSONDecodeError, TypeError) as exc:
-                    if n == len(lines) - 1:
-                        continue  # a run killed mid-write tears only the last line: redo it
                     raise ValueError(f"cache {self.path} line {n + 1} is malformed: {exc}") from exc
                 self.records[record.key] = record
 
@@ -253,28 +256,31 @@ class BatchedExtractor:
         return replies
 
     def extract_all(
-        self, items: list[Item], *, progress: Callable[[float, str], None] | None = None
+        self,
+        items: list[Item],
+        *,
+        ids: list[int] | None = None,
+        progress: Callable[[float, str], None] | None = None,
     ) -> ExtractionReport:
         """Knowledge text for every item, generating only what the cache lacks.
 
-        A reply cut off by `max_new_tokens` or failing the schema is recorded (in the cache and
-        the report's failures) and the item keeps its raw text."""
+        `ids` name the items in the cache key (default: their positions in `items`). A reply cut
+        off by `max_new_tokens` or failing the schema is recorded (in the cache and the
+        report's failures) and the item keeps its raw text."""
         if not items:
             raise ValueError("items must be a non-empty list of Item")
-        prompts = [compact_prompt(it, self.max_facts) for it in items]
-        prefixes = [reply_prefix(it) for it in items]
-        keys = [
-            JsonlCache.key(n, p + "\n" + f, self.model_name)
-            for n, (p, f) in enumerate(zip(prompts, prefixes, strict=True))
-        ]
+        keys = cache_keys(items, self.model_name, max_facts=self.max_facts, ids=ids)
         todo = [n for n, k in enumerate(keys) if self.cache.get(k) is None]
         started = time.perf_counter()
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
             t0 = time.perf_counter()
-            replies = self._generate([prompts[n] for n in chunk], [prefixes[n] for n in chunk])
+            replies = self._generate(
+                [compact_prompt(items[n], self.max_facts) for n in chunk],
+                [reply_prefix(items[n]) for n in chunk],
+            )
             records = [
-                _record(keys[n], n, text, finished, tokens)
+                _record(keys[n], int(keys[n].split(":")[0]), text, finished, tokens)
                 for n, (text, finished, tokens) in zip(chunk, replies, strict=True)
             ]
             self.cache.add(records)
@@ -286,18 +292,47 @@ class BatchedExtractor:
             if progress is not None:
                 done = len(items) - len(todo) + start + len(chunk)
                 progress(done / len(items), f"extracted {done}/{len(items)}")
-        report = ExtractionReport([], self.name, cached=len(items) - len(todo))
-        for n, (item, key) in enumerate(zip(items, keys, strict=True)):
-            record = self.cache.get(key)
-            assert record is not None  # every key was generated above
-            if record.knowledge is None:
-                report.failures[n] = record.error or "no knowledge"
-                report.texts.append(raw_text(item))
-            else:
-                knowledge = ItemKnowledge.model_validate(record.knowledge)
-                report.texts.append(knowledge.text(item.title, item.year))
+        report = cached_report(items, self.cache, keys, self.name)
+        report.cached = len(items) - len(todo)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def cache_keys(
+    items: list[Item], model_name: str, *, max_facts: int = 4, ids: list[int] | None = None
+) -> list[str]:
+    """Each item's cache key: its id and a hash of the model, instruction, prompt and prefix."""
+    ids = list(range(len(items))) if ids is None else ids
+    if len(ids) != len(items):
+        raise ValueError(f"ids must name every item: {len(ids)} ids for {len(items)} items")
+    return [
+        JsonlCache.key(i, compact_prompt(it, max_facts) + "\n" + reply_prefix(it), model_name)
+        for i, it in zip(ids, items, strict=True)
+    ]
+
+
+def cached_report(
+    items: list[Item], cache: JsonlCache, keys: list[str], name: str
+) -> ExtractionReport:
+    """The knowledge texts of items already in `cache`; failures keep their raw text.
+
+    Raises ValueError when some item has no record (extract it first)."""
+    missing = [n for n, k in enumerate(keys) if cache.get(k) is None]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of {len(items)} items are not in the cache {cache.path} "
+            f"(first: item {missing[0]}); extract them first"
+        )
+    report = ExtractionReport([], name, cached=len(items))
+    for n, (item, key) in enumerate(zip(items, keys, strict=True)):
+        record = cache.records[key]
+        if record.knowledge is None:
+            report.failures[n] = record.error or "no knowledge"
+            report.texts.append(raw_text(item))
+        else:
+            knowledge = ItemKnowledge.model_validate(record.knowledge)
+            report.texts.append(knowledge.text(item.title, item.year))
+    return report
 
 
 def _record(key: str, index: int, text: str, finished: bool, tokens: int) -> CacheRecord:

@@ -9,12 +9,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from methods.llm import LLM
 from methods.trawl.data import Item, User
+
+if TYPE_CHECKING:
+    from methods.trawl.batched import BatchedExtractor
 
 # Domain key factors for films: what a viewer's taste turns on (the paper's guiding factors).
 KEY_FACTORS = ("genre", "theme", "era", "audience", "mood")
@@ -241,12 +244,15 @@ def _parse(reply: Any) -> ItemKnowledge:
 
 def extract_all(
     items: list[Item],
-    extractor: str | KeyFactorExtractor | LLMExtractor,
+    extractor: str | KeyFactorExtractor | LLMExtractor | BatchedExtractor,
     *,
     progress: Callable[[float, str], None] | None = None,
 ) -> ExtractionReport:
-    """Knowledge text for every item: 'raw', 'keyfactor', or an extractor object."""
+    """Knowledge text for every item: 'raw', 'keyfactor', or an extractor object (a
+    `BatchedExtractor` generates many items per call: the fast path for a local model)."""
     import time
+
+    from methods.trawl.batched import BatchedExtractor  # imports this module: import it late
 
     started = time.perf_counter()
     if extractor == "raw":
@@ -256,9 +262,12 @@ def extract_all(
     if isinstance(extractor, KeyFactorExtractor):
         texts = [extractor(it).text(it.title, it.year) for it in items]
         return ExtractionReport(texts, extractor.name, seconds=time.perf_counter() - started)
+    if isinstance(extractor, BatchedExtractor):
+        return extractor.extract_all(items, progress=progress)
     if not isinstance(extractor, LLMExtractor):
         raise ValueError(
-            f"extractor must be 'raw', 'keyfactor', a KeyFactorExtractor or an LLMExtractor, "
+            f"extractor must be 'raw', 'keyfactor', a KeyFactorExtractor, an LLMExtractor or a "
+            f"BatchedExtractor, "
             f"got {extractor!r}"
         )
     report = ExtractionReport([], extractor.name)
