@@ -101,15 +101,16 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
     return saes, measure(model, saes, held), train_s
 
 
-def evidence_contexts(tok, n: int = 400, width: int = 64) -> torch.Tensor:
-    """Windows of held-out text (docstrings and biographies, the SAE's mix) to find each
-    feature's top-activating tokens in."""
+def evidence_contexts(tok, n: int = 400, width: int = 64, source: str = "mix") -> torch.Tensor:
+    """Windows of held-out text to find each feature's top-activating tokens in: the SAE's mix
+    (docstrings and biographies) or biographies alone."""
     from methods.circuits import corpus
     from methods.circuits.biographies import biographies
 
     bios = [b.text for p in (0, 1) for g in (0, 1) for b in biographies(200, p, g, seed=7)]
+    texts = corpus(n * width * 5, bios, BIO_FRACTION, seed=3) if source == "mix" else bios
     stream: list[int] = []
-    for text in corpus(n * width * 5, bios, BIO_FRACTION, seed=3):
+    for text in texts:
         stream += tok.encode(text + "\n\n")
         if len(stream) >= n * width:
             break
@@ -124,6 +125,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-only", action="store_true", help="stop after the SAE stage")
     parser.add_argument("--judge", choices=["lexicon", "file"], default="lexicon")
     parser.add_argument("--labels", type=Path, help="a person's label file (--judge file)")
+    parser.add_argument(
+        "--evidence",
+        choices=["mix", "bios"],
+        default="mix",
+        help="where features' top tokens come from: the SAE's text mix or held-out biographies",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     from methods.circuits.biographies import bias_splits
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model,
         saes,
         data,
-        evidence_contexts(tok, 50 if args.quick else 200),
+        evidence_contexts(tok, 50 if args.quick else 200, source=args.evidence),
         tok.decode,
         pad,
         judge,
@@ -232,6 +239,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "n_top": config.n_top,
             "ig_steps": config.ig_steps,
             "judge": result.judge,
+            "evidence": args.evidence,
             "quick": args.quick,
             "threads": torch.get_num_threads(),
         },
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_seconds": round(wall),
     }
     if not args.quick:
-        write_json(out, args.out, "shift")
+        write_json(out, args.out, "shift" if args.evidence == "mix" else "shift_bios_evidence")
     return out
 
 
