@@ -337,6 +337,8 @@ def pretrain_clip(
     pool = pool.subset(np.flatnonzero(keep))
     style_index = {pool.domain_names.index(name): i for i, name in enumerate(bank.styles)}
     style = np.array([style_index[d] for d in pool.domains], dtype=np.int64)
+    if progress:
+        progress(0.0, f"CLIP-like tower on {len(pool)} captioned images, {len(styles)} styles")
     return train_clip_tower(pool.images, pool.labels, style, bank, config.clip, seed, progress)
 
 
@@ -369,7 +371,6 @@ def run_digits_dg(
     encoder: SmallCNN | ClipTower
     if config.encoder == "clip":
         pool = data.subset(np.flatnonzero(np.isin(data.index, source.index[pool_i])))
-        say(0.0, f"CLIP-like tower on {len(pool)} captioned pool images")
         encoder = pretrain_clip(pool, text, config, seed, bank, lambda f, m: say(0.3 * f, m))
     else:
         if config.pretrain == "pool":
