@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--encoder", choices=["unimodal", "clip"], default="unimodal")
     parser.add_argument("--pretrain", choices=["source", "pool"], default="source")
     parser.add_argument(
+        "--clip-epochs",
+        type=int,
+        default=ClipConfig().epochs,
+        help="clip: tower epochs (a smaller pool needs more for the same number of steps)",
+    )
+    parser.add_argument(
         "--pool-domains",
         nargs="+",
         choices=DOMAINS,
@@ -122,7 +128,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = WidinConfig(
-        encoder=args.encoder, pretrain=args.pretrain, pool_domains=tuple(args.pool_domains)
+        encoder=args.encoder,
+        pretrain=args.pretrain,
+        pool_domains=tuple(args.pool_domains),
+        clip=ClipConfig(epochs=args.clip_epochs),
     )
     seeds = args.seeds
     if args.quick:
