@@ -332,6 +332,8 @@ def _terminal_approver(request: dict[str, Any]) -> bool:
             f"tool {request['tool']} needs approval but stdin is not a terminal; "
             f"use --approve auto or --approve deny"
         )
+    if request.get("preview"):
+        click.echo(request["preview"], err=True)
     return click.confirm(
         f"Run {request['tool']} with {json.dumps(request['args'])}?", default=False, err=True
     )

@@ -233,10 +233,32 @@ def approve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {"approved": True}
     if task.approval == "deny":
         return {"approved": False}
-    answer = interrupt({"tool": pending.get("tool"), "args": pending.get("args", {})})
+    request = {"tool": pending.get("tool"), "args": pending.get("args", {})}
+    preview = _preview(runtime.context, request["tool"], request["args"])
+    if preview:
+        request["preview"] = preview
+    answer = interrupt(request)
     if isinstance(answer, dict):  # approved with edited arguments: {"args": {...}}
         return {"approved": True, "pending": {**pending, "args": answer.get("args", {})}}
     return {"approved": bool(answer)}
+
+
+def _preview(ctx: RunContext, name: str, args: dict[str, Any]) -> str | None:
+    """What the tool shows a person before they approve the call (idempotent, so safe to
+    compute again when a run resumes at the approval); a failure is shown, not hidden."""
+    try:
+        return ctx.registry.preview(name, args, _tool_context(ctx, name))
+    except ToolError as exc:
+        return f"(no preview: {exc.reason})"
+
+
+def _tool_context(ctx: RunContext, name: str) -> ToolContext:
+    return ToolContext(
+        artifact_dir=ctx.artifact_dir,
+        chat_model=Tagged(ctx.chat, f"tool {name}"),
+        progress=lambda f, m: ctx.bus.emit(ev.ToolProgress(tool=name, fraction=f, message=m)),
+        cancel=ctx.cancel,
+    )
 
 
 @node
@@ -250,14 +272,8 @@ def run_tool(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     else:
         ctx.bus.emit(ev.ToolCalled(tool=name, args=args))
         started = time.perf_counter()
-        tool_ctx = ToolContext(
-            artifact_dir=ctx.artifact_dir,
-            chat_model=Tagged(ctx.chat, f"tool {name}"),
-            progress=lambda f, m: ctx.bus.emit(ev.ToolProgress(tool=name, fraction=f, message=m)),
-            cancel=ctx.cancel,
-        )
         try:
-            out = ctx.registry.call(name, args, tool_ctx)
+            out = ctx.registry.call(name, args, _tool_context(ctx, name))
             result = {
                 "ok": True,
                 "summary": out.summary,

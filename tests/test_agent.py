@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from agents.agent import ResearchAgent
 from agents.config import load_settings
@@ -19,6 +20,7 @@ from memory.records import Kind
 from memory.reflection import ReflectionConfig
 from memory.store import MemoryStore
 from tests.scripted_chat import ScriptedChat
+from tools.registry import Registry, ToolContext, ToolResult, tool
 
 WRITE = {"tool": "notes.write", "args": {"title": "Attention", "text": "SE, CBAM and ViT."}}
 FINISH = {"tool": "finish", "answer": "Wrote a note on SE, CBAM and ViT attention."}
@@ -272,3 +274,42 @@ def test_task_inputs_pin_the_arguments_they_name_over_the_scripted_models(embedd
     assert result.status == "finished" and result.ok
     called = events_of(result, "tool_called")[0]
     assert called["args"] == {"title": "Attention", "text": "SE and CBAM."}  # n is no argument
+
+
+class CheckArgs(BaseModel):
+    claim: str
+
+
+def _check_preview(args: CheckArgs, ctx: ToolContext) -> str:
+    if args.claim == "boom":
+        raise RuntimeError("evidence file is missing")
+    return f"evidence for {args.claim!r}: 3 sources"
+
+
+@tool("facts.check", preview=_check_preview)
+def check_fact(args: CheckArgs, ctx: ToolContext) -> ToolResult:
+    """Check a claim (a tool whose approval shows a preview)."""
+    return ToolResult(summary=f"checked {args.claim}")
+
+
+@pytest.mark.parametrize(
+    ("claim", "shown"),
+    [
+        ("SAEs scale", "evidence for 'SAEs scale': 3 sources"),
+        ("boom", "(no preview: preview failed"),
+    ],
+)
+def test_approval_request_carries_the_tools_preview_or_why_it_failed(embedder, claim, shown):
+    requests = []
+
+    def approve(request):
+        requests.append(request)
+        return True
+
+    call = {"tool": "facts.check", "args": {"claim": claim}}
+    chat = ScriptedChat([call, dict(FINISH)])
+    agent = make_agent(embedder, chat, approver=approve, registry=Registry([check_fact]))
+    plan = ["Check the claim with facts.check", "Finish"]
+    result = agent.run(task(tools=["facts.check"], plan=plan, approval="ask"))
+    assert requests[0]["preview"].startswith(shown)
+    assert [e["tool"] for e in events_of(result, "tool_called")] == ["facts.check"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
+import tui.app
 from agents.agent import ResearchAgent
 from agents.config import load_settings
 from memory.store import MemoryStore
@@ -230,3 +232,25 @@ def test_artifacts_render_as_image_json_or_path(tmp_path, monkeypatch):
     assert "missing" in render_artifact(tmp_path / "gone.png").plain
     monkeypatch.setenv("NO_COLOR", "1")
     assert "plot.png" in render_artifact(image).plain
+
+
+async def test_approval_dialog_shows_the_tools_preview_above_the_arguments():
+    from textual.app import App
+    from textual.widgets import Static
+
+    request = {"tool": "circuits.shift", "args": {"ablate": None}, "preview": "f12 [she] ABLATE"}
+    plain = {"tool": "notes.write", "args": {}}
+
+    class Host(App):
+        CSS_PATH = Path(tui.app.__file__).parent / PonderApp.CSS_PATH
+
+    app = Host()
+    async with app.run_test(size=(120, 45)) as pilot:
+        app.push_screen(ApprovalScreen(request))
+        await pilot.pause()
+        shown = app.screen.query_one("#approval-preview").query_one(Static)
+        assert "f12 [she] ABLATE" in str(shown.render())
+        app.pop_screen()
+        app.push_screen(ApprovalScreen(plain))
+        await pilot.pause()
+        assert not app.screen.query("#approval-preview")

@@ -10,6 +10,11 @@ models; its name is `family.verb` and its first docstring line is its descriptio
     def write_note(args: WriteArgs, ctx: ToolContext) -> WriteResult:
         \"\"\"Write a markdown note into the run's artifact folder.\"\"\"
 
+A tool that asks a person to approve a decision can also declare a preview,
+`@tool("family.verb", preview=fn)` with `fn(args, ctx) -> str`: the agent shows its text beside
+the arguments in the approval dialog (SHIFT shows each feature's evidence there). It runs again
+if a run is resumed at the approval, so it must be idempotent (cache what it computes).
+
 Tools are found in the modules of the `tools` package and in installed distributions that
 declare an entry point in the group `ponder.tools` (a module, a Tool, or a list of Tools). The
 built-in adapters use the same entry-point group, so they register exactly as a plugin would.
@@ -101,6 +106,7 @@ class Tool:
     args_model: type[BaseModel]
     result_model: type[ToolResult]
     fn: Callable[[Any, ToolContext], ToolResult]
+    preview: Callable[[Any, ToolContext], str] | None = None
 
     def json_schema(self) -> dict[str, Any]:
         """The function-calling description an LLM sees: name, description, parameters."""
@@ -114,15 +120,20 @@ class Tool:
         return self.fn(args, ctx)
 
 
-def tool(name: str) -> Callable[[Callable[..., Any]], Tool]:
-    """Declare a function `(args: ArgsModel, ctx: ToolContext) -> ResultModel` as tool `name`."""
+def tool(
+    name: str, *, preview: Callable[[Any, ToolContext], str] | None = None
+) -> Callable[[Callable[..., Any]], Tool]:
+    """Declare a function `(args: ArgsModel, ctx: ToolContext) -> ResultModel` as tool `name`.
+
+    `preview(args, ctx) -> str`, if given, is what a person sees before approving a call.
+    """
     if not _NAME.match(name):
         raise ToolDefinitionError(
             f"tool name {name!r} must look like 'family.verb' (lowercase letters, digits, _)"
         )
 
     def declare(fn: Callable[..., Any]) -> Tool:
-        return Tool(name, _description(fn, name), *_models(fn, name), fn=fn)
+        return Tool(name, _description(fn, name), *_models(fn, name), fn=fn, preview=preview)
 
     return declare
 
@@ -240,6 +251,23 @@ class Registry:
                 f"(a bug in the tool)",
             )
         return result
+
+    def preview(
+        self, name: str, args: BaseModel | dict[str, Any] | None, ctx: ToolContext
+    ) -> str | None:
+        """The tool's preview of a call for its approval, or None if it declares none."""
+        t = self.get(name)
+        if t.preview is None:
+            return None
+        parsed = self.validate_args(name, args)
+        ctx.tool_name = name
+        ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return t.preview(parsed, ctx)
+        except ToolError:
+            raise
+        except Exception as exc:
+            raise ToolError(name, f"preview failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _explain(exc: ValidationError, model: type[BaseModel]) -> str:

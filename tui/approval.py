@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, TextArea
+from textual.widgets import Button, Label, Static, TextArea
 
 # The dialog's answer, as the agent's approver expects it: True, False, or {"args": {...}}.
 Answer = bool | dict[str, Any]
@@ -24,8 +24,12 @@ class ApprovalScreen(ModalScreen[Answer]):
         self.request = request
 
     def compose(self) -> ComposeResult:
-        with Grid(id="approval"):
+        preview = self.request.get("preview")
+        with Grid(id="approval", classes="with-preview" if preview else ""):
             yield Label(f"Run tool [b]{self.request['tool']}[/b]?", id="approval-title")
+            if preview:
+                with VerticalScroll(id="approval-preview"):
+                    yield Static(preview, markup=False)
             yield TextArea(
                 json.dumps(self.request.get("args", {}), indent=2),
                 language="json",
