@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.extract:
         llm_extract(data.items, args.llm_cache, meta, args.llm_batch)
     llm_texts, llm = llm_source(data.items, args.llm_cache, meta)
-    if llm_texts is not None and not args.quick:
+    if llm_texts is not None:
         sources["llm"] = llm_texts
     t0 = time.perf_counter()
     sems = {

@@ -165,3 +165,17 @@ def test_a_malformed_line_inside_the_cache_is_an_error(tmp_path):
     path.write_text('not json\n{"key": "0:a", "item": 0, "knowledge": null}\n')
     with pytest.raises(ValueError, match="line 1 is malformed"):
         JsonlCache(path)
+
+
+def test_tool_extracts_in_batches_with_a_local_model_and_reuses_the_cache(local_chat, tmp_path):
+    from tools import call
+    from tools._offline import ponder_home
+
+    args = {"dataset": "synthetic", "extractor": "llm", "items": [3, 5]}
+    first = call("trawl.extract_knowledge", args, artifact_dir=tmp_path, chat_model=local_chat)
+    again = call("trawl.extract_knowledge", args, artifact_dir=tmp_path, chat_model=local_chat)
+    assert first.extractor == f"llm:{local_chat.name}"
+    assert first.cached == 0 and again.cached == 2
+    assert [r.knowledge for r in again.items] == [r.knowledge for r in first.items]
+    lines = (ponder_home() / "cache" / "trawl" / "llm.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["key"].split(":")[0] for line in lines) == ["3", "5"]
