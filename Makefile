@@ -49,6 +49,7 @@ bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.dcq
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.widin
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.circuits
+	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.shift
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.trawl
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.unke
 

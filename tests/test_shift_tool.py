@@ -71,14 +71,13 @@ def test_example_task_runs_shift_with_the_person_as_judge(local_chat, embedder):
     requests = []
 
     def person(request):
-        """Reads each feature's evidence (circuits.probe_features with the same arguments, into
-        the run's artifacts, as `ponder tools call` would), then keeps the first feature the
-        judge proposed to ablate and ablates the first it proposed to keep."""
+        """Reads each feature's evidence in the approval's preview, then keeps the first feature
+        the judge proposed to ablate and ablates the first it proposed to keep."""
         requests.append(request)
-        run = sorted((settings.home / "runs").glob("*/artifacts"))[-1]
-        listed = call("circuits.probe_features", request["args"], artifact_dir=run)
-        proposed = [f.id for f in listed.features if f.ablate]
-        others = [f.id for f in listed.features if not f.ablate]
+        rows = [line.split() for line in request["preview"].splitlines()[1:-1]]
+        proposed = [row[0] for row in rows if row[3] == "ABLATE"]
+        others = [row[0] for row in rows if row[3] == "keep"]
+        assert all("top tokens:" in line for line in request["preview"].splitlines()[1:-1])
         return {"args": {**request["args"], "keep": proposed[:1], "ablate": others[:1]}}
 
     store = MemoryStore(settings.home / "memory", embedder)

@@ -646,7 +646,24 @@ class ShiftResultModel(ToolResult):
     decided_by: list[str]
 
 
-@tool("circuits.shift")
+def _shift_preview(args: ShiftArgs, ctx: ToolContext) -> str:
+    """Each feature's evidence and the judge's proposal, for the person approving the ablation."""
+    _, _, _, proposal = _propose_cached(args, ctx)
+    lines = [
+        f"{r.id:<14} effect {r.effect:+.3f}  {'ABLATE' if r.ablate else 'keep  '} "
+        f"({r.judge})  top tokens: {' '.join(repr(tok) for tok in r.tokens)}"
+        for r in _feature_rows(proposal)
+    ]
+    return "\n".join(
+        [
+            f"Features the probe relies on, with the {proposal.judge} judge's proposal:",
+            *lines,
+            "To decide yourself, set 'ablate' and/or 'keep' to lists of these feature ids.",
+        ]
+    )
+
+
+@tool("circuits.shift", preview=_shift_preview)
 def shift(args: ShiftArgs, ctx: ToolContext) -> ShiftResultModel:
     """Ablate the judged gender features of a biased profession probe (SHIFT) and report
     profession, gender and worst-group accuracy against random, skyline and oracle baselines."""
