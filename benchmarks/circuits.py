@@ -46,14 +46,12 @@ def sae_folder() -> Path:
 def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, float]:
     """The SAEs (cached) and their quality rows."""
     from methods.circuits import (
-        TrainConfig,
         corpus,
         load_all,
         measure,
         save_all,
         split_nouns,
         task_sentences,
-        train_dictionaries,
     )
 
     folder = sae_folder() if not quick else sae_folder().with_name("smollm2_saes_quick")
@@ -65,29 +63,7 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
         # ~4.2 characters per SmolLM2 token on docstrings.
         texts = corpus(int(spec["tokens"] * 4.2), task_sentences(train_nouns, n=2000), 0.1, seed=0)
 
-        def tokenize(text: str) -> list[int]:
-            return tok.encode(text + "\n\n")
-
-        steps = spec["tokens"] * spec["reuse"] // spec["batch_size"]
-        config = TrainConfig(
-            steps=steps,
-            batch_size=spec["batch_size"],
-            warmup_steps=max(steps // 10, 10),
-            dead_after_tokens=100_000,
-            seed=0,
-        )
-        saes = train_dictionaries(
-            model,
-            tokenize,
-            texts,
-            names,
-            spec["n_latents"],
-            k=spec["k"],
-            config=config,
-            reuse=spec["reuse"],
-            capacity=16_384,
-            progress=lambda f, m: print(f"  sae {f:5.1%} {m}", flush=True),
-        )
+        saes = train_saes(model, tok, texts, names, spec)
         meta = {
             "script": "python -m benchmarks.circuits --retrain",
             "seed": 0,
@@ -104,6 +80,36 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
     ids = torch.tensor([i for i in ids if len(i) == 64][:16])
     qualities = measure(model, saes, ids)
     return saes, qualities, train_s
+
+
+def train_saes(model, tok, texts: list[str], names: list[str], spec: dict) -> dict:
+    """TopK SAEs at `names`, trained on `texts` with the benchmarks' recipe: `spec` gives
+    n_latents, k, tokens, reuse (passes over each activation) and batch_size."""
+    from methods.circuits import TrainConfig, train_dictionaries
+
+    def tokenize(text: str) -> list[int]:
+        return tok.encode(text + "\n\n")
+
+    steps = spec["tokens"] * spec["reuse"] // spec["batch_size"]
+    config = TrainConfig(
+        steps=steps,
+        batch_size=spec["batch_size"],
+        warmup_steps=max(steps // 10, 10),
+        dead_after_tokens=100_000,
+        seed=0,
+    )
+    return train_dictionaries(
+        model,
+        tokenize,
+        texts,
+        names,
+        spec["n_latents"],
+        k=spec["k"],
+        config=config,
+        reuse=spec["reuse"],
+        capacity=16_384,
+        progress=lambda f, m: print(f"  sae {f:5.1%} {m}", flush=True),
+    )
 
 
 def family_stage(model, tok, saes, family: str, n_disc: int, n_eval: int, quick: bool) -> dict:

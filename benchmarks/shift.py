@@ -42,9 +42,9 @@ def sae_folder(quick: bool = False) -> Path:
 
 def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, float]:
     """The SAEs below the probe layer (cached) and their quality on held-out text."""
-    from methods.circuits import TrainConfig, corpus, load_all, measure, save_all
+    from benchmarks.circuits import train_saes
+    from methods.circuits import corpus, load_all, measure, save_all
     from methods.circuits.biographies import biographies
-    from methods.circuits.dictionaries import train_dictionaries
 
     folder = sae_folder(quick)
     names = [f"resid_{i}" for i in SAE_LAYERS]
@@ -58,31 +58,7 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
     texts = corpus(int(spec["tokens"] * 4.2), bios, BIO_FRACTION, seed=0)
     started = time.perf_counter()
     if retrain or not (folder / "meta.json").is_file():
-
-        def tokenize(text: str) -> list[int]:
-            return tok.encode(text + "\n\n")
-
-        steps = spec["tokens"] * spec["reuse"] // spec["batch_size"]
-        config = TrainConfig(
-            steps=steps,
-            batch_size=spec["batch_size"],
-            warmup_steps=max(steps // 10, 10),
-            dead_after_tokens=100_000,
-            seed=0,
-        )
-        saes = train_dictionaries(
-            model,
-            tokenize,
-            texts,
-            names,
-            spec["n_latents"],
-            k=spec["k"],
-            config=config,
-            context=128,
-            reuse=spec["reuse"],
-            capacity=16_384,
-            progress=lambda f, m: print(f"  {f:4.0%} {m}", flush=True),
-        )
+        saes = train_saes(model, tok, texts, names, spec)
         save_all(
             saes,
             folder,
