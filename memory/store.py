@@ -327,12 +327,20 @@ class MemoryStore:
             record = self.get(memory_id)
             self.collection.delete(ids=[memory_id])
             self._vector_cache.pop(memory_id, None)
-            self._update("DELETE FROM memories WHERE id = ?", [(memory_id,)])
-            # What the forgotten memory had replaced is current again.
-            self._update(
-                "UPDATE memories SET superseded = 0, superseded_by = NULL WHERE superseded_by = ?",
-                [(memory_id,)],
-            )
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+                # What the forgotten memory had replaced is current again (same transaction).
+                db.execute(
+                    "UPDATE memories SET superseded = 0, superseded_by = NULL"
+                    " WHERE superseded_by = ?",
+                    (memory_id,),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
             return record
 
     def set_mark(self, name: str, value: float) -> None:
