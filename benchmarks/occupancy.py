@@ -1,12 +1,13 @@
 """Occupancy Networks against a 32^3 voxel decoder on procedural shapes; MISE; metric exactness.
 
-    python -m benchmarks.occupancy [--quick] [--steps N] [--tasks pointcloud voxels image]
+    python -m benchmarks.occupancy [--quick] [--steps N | --minutes M] [--tasks pointcloud ...]
 
 Point-cloud completion (300 noisy points -> shape) is the thesis: the occupancy network and
 a baseline with the same encoder and a 3D up-convolution decoder emitting 32^3 logits, at
 (nearly) equal parameters and exactly equal steps, batches and sampled points. Also: the
 oracle 32^3 ceiling, MISE against dense extraction on the trained network, the pipeline on
 an exact sphere, and (with --tasks) voxel super-resolution and single-image reconstruction.
+With --minutes the occupancy network trains for that long and the baseline for as many steps.
 Everything runs on one CPU thread with fixed seeds.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from methods.occupancy.models import (
 )
 from methods.occupancy.reconstruct import field_scores, reconstruct
 from methods.occupancy.shapes import sphere_shape, uniform_points
-from methods.occupancy.train import TrainConfig, train
+from methods.occupancy.train import TrainConfig, save, train
 
 SEED = 0
 TRAIN_SEED, TEST_SEED = 1, 2
@@ -61,24 +63,32 @@ def run_pair(
     configs = {"onet": onet_config}
     if task == "pointcloud":
         configs["grid32"] = matched_grid_config(onet_config)
+    timed = task == "pointcloud" and args.minutes is not None
     schedule = TrainConfig(
-        steps=args.steps if task == "pointcloud" else args.extra_steps,
+        steps=10**9 if timed else args.steps if task == "pointcloud" else args.extra_steps,
         batch_size=args.batch,
         points_per_shape=1024,
         seed=SEED,
+        max_seconds=60 * args.minutes if timed else None,
     )
-    out: dict[str, Any] = {"task": task, "steps": schedule.steps, "models": {}}
+    out: dict[str, Any] = {"task": task, "models": {}}
     trained = {}
     for name, config in configs.items():
         torch.manual_seed(SEED)
         model = OccupancyModel(config)
         history = train(model, train_set, schedule, _progress(f"{task} {name} train"))
+        # Every later model gets exactly the steps the first one took, without a clock.
+        schedule = replace(schedule, steps=history.steps, max_seconds=None)
+        out["steps"] = history.steps
+        if args.checkpoints is not None:
+            save(model, args.checkpoints / f"{task}_{name}.pt", {"steps": history.steps})
         evaluation = evaluate_model(
             model, test_set, args.points, seed=SEED, progress=_progress(f"{task} {name} eval")
         )
         trained[name] = model
         out["models"][name] = {
             "parameters": count_parameters(model),
+            "steps": history.steps,
             "train_s": history.seconds,
             "final_loss": history.tail_loss(),
             "eval_s_per_shape": evaluation.seconds_per_shape,
@@ -149,6 +159,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--test-shapes", type=int, default=100, help="the issue says 200; 100 fit 10 minutes"
     )
     parser.add_argument("--steps", type=int, default=1200, help="point-cloud training steps")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="train the point-cloud occupancy network for this long instead of --steps "
+        "(the issue's absolute bars allow 60); the baseline then trains for as many steps",
+    )
+    parser.add_argument(
+        "--checkpoints", type=Path, help="save each trained model here as <task>_<model>.pt"
+    )
     parser.add_argument("--extra-steps", type=int, default=300, help="voxel/image steps")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=64)
@@ -164,6 +183,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.train_shapes, args.test_shapes = min(args.train_shapes, 64), min(args.test_shapes, 4)
         args.steps, args.extra_steps = min(args.steps, 20), min(args.extra_steps, 10)
+        args.minutes = None if args.minutes is None else min(args.minutes, 0.1)
         args.points, args.mise_shapes = min(args.points, 5000), min(args.mise_shapes, 1)
         args.mise_resolution = 16  # dense 64^3 instead of 128^3
     return args
@@ -180,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "occupancy",
         "seed": SEED,
-        "args": {k: v for k, v in vars(args).items() if k != "out"},
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
     rows: list[tuple[str, dict[str, float]]] = []
     checks: list[Target] = []
@@ -286,6 +306,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["runtime_s"] = runtime
     # The thesis run and the optional voxel/image runs keep separate result files.
     name = "occupancy" if args.tasks == ["pointcloud"] else "occupancy_" + "_".join(args.tasks)
+    if args.minutes is not None and args.tasks == ["pointcloud"]:
+        name = f"occupancy_{args.minutes:g}min"
     path = write_json(result, args.out, name)
     print(f"wrote {path}")
     return result

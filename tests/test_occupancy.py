@@ -204,6 +204,20 @@ def test_voxel_and_image_models_train_a_step():
         assert len(history.losses) == 2 and np.isfinite(history.losses).all()
 
 
+def test_a_time_budget_ends_training_early_at_the_final_rate():
+    data = ShapeSet(random_shapes(4, seed=6), "pointcloud", n_input_points=50)
+    model = OccupancyModel(ModelConfig(hidden=16, c_dim=16, encoder_hidden=16))
+    config = TrainConfig(steps=10**6, batch_size=2, points_per_shape=64, max_seconds=0.5)
+    seen: list[float] = []
+    history = train(model, data, config, lambda fraction, message: seen.append(fraction))
+    assert 1 <= history.steps < 10**6 and history.seconds < 5
+    assert seen[-1] == 1.0
+    assert config.rate(0.0) == config.lr and config.rate(1.0) == pytest.approx(config.lr_final)
+    assert config.progress(10, 0.25) == 0.5  # time is further along than steps
+    with pytest.raises(ValueError, match="max_seconds"):
+        TrainConfig(max_seconds=0)
+
+
 def test_observations_have_the_expected_form():
     shape = sphere_shape(0.3)
     vox = voxelize(shape, 16)
