@@ -9,9 +9,11 @@ import torch
 from methods.occupancy import (
     CBatchNorm1d,
     Grid,
+    Mesh,
     ModelConfig,
     OccupancyModel,
     Primitive,
+    RefineConfig,
     Shape,
     ShapeSet,
     TrainConfig,
@@ -27,11 +29,13 @@ from methods.occupancy import (
     logit,
     matched_grid_config,
     mise,
+    model_field,
     occupancy_loss,
     oracle_iou,
     preview,
     random_shapes,
     reconstruct,
+    refine_mesh,
     render,
     save,
     sphere_shape,
@@ -202,6 +206,41 @@ def test_voxel_and_image_models_train_a_step():
         model = OccupancyModel(ModelConfig(task=task, hidden=16, c_dim=16, encoder_hidden=16))
         history = train(model, data, TrainConfig(steps=2, batch_size=2, points_per_shape=64))
         assert len(history.losses) == 2 and np.isfinite(history.losses).all()
+
+
+def test_refinement_pulls_a_noisy_mesh_onto_the_level_set_and_fixes_its_normals():
+    radius, sharpness, threshold = 0.35, 50.0, 0.2
+    level = logit(threshold)
+    sphere = sphere_shape(radius)
+    mesh = extract_mesh(mise(lambda p: -sharpness * sphere.sdf(p), level, 16, 0), level)
+    noisy = Mesh(
+        mesh.vertices + np.random.default_rng(0).normal(0, 0.004, mesh.vertices.shape),
+        mesh.faces,
+    )
+    level_radius = radius - level / sharpness  # where sigmoid(field) = threshold
+
+    def field(points: torch.Tensor) -> torch.Tensor:
+        return -sharpness * (points.norm(dim=-1) - radius)
+
+    def off_surface(m: Mesh) -> float:
+        return float(np.abs(np.linalg.norm(m.vertices, axis=1) - level_radius).mean())
+
+    def inward_alignment(m: Mesh) -> float:  # +1 when every face normal points up the field
+        _, normals = m.face_areas_normals()
+        centres = m.vertices[m.faces].mean(1)
+        return float(-np.mean(np.sum(normals * centres, -1) / np.linalg.norm(centres, axis=1)))
+
+    refined = refine_mesh(noisy, field, threshold, RefineConfig(steps=30, lr=3e-4))
+    assert off_surface(refined) < 0.6 * off_surface(noisy)
+    assert inward_alignment(noisy) < 0.9 < 0.99 < inward_alignment(refined)
+    assert np.array_equal(refined.faces, noisy.faces)
+    with pytest.raises(ValueError, match="threshold"):
+        refine_mesh(noisy, field, 1.5)
+    with pytest.raises(ValueError, match="steps"):
+        RefineConfig(steps=-1)
+    grid = OccupancyModel(matched_grid_config(ModelConfig(hidden=16, c_dim=16, encoder_hidden=16)))
+    with pytest.raises(ValueError, match="grid baseline"):
+        model_field(grid, torch.zeros(300, 3))
 
 
 def test_a_time_budget_ends_training_early_at_the_final_rate():

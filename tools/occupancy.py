@@ -69,6 +69,13 @@ class ReconstructArgs(BaseModel):
     shape_seed: int = Field(default=123, ge=0, description="Seed of the random shape.")
     threshold: float = Field(default=0.2, gt=0, lt=1, description="Occupancy threshold tau.")
     upsampling_steps: int = Field(default=2, ge=0, le=4, description="MISE refinements.")
+    refine_steps: int = Field(
+        default=0,
+        ge=0,
+        le=500,
+        description="Steps of the paper's optional mesh refinement on the network's field "
+        "(vertices onto the level set, normals along its gradient); 0 skips it.",
+    )
 
 
 class ReconstructResult(ToolResult):
@@ -213,6 +220,7 @@ def reconstruct(args: ReconstructArgs, ctx: ToolContext) -> ReconstructResult:
     import torch
 
     from methods.occupancy import (
+        RefineConfig,
         evaluate,
         load,
         load_observation,
@@ -243,7 +251,10 @@ def reconstruct(args: ReconstructArgs, ctx: ToolContext) -> ReconstructResult:
         else:
             observation = render(truth, model.config.image_size)
     ctx.report(0.2, "extracting the surface")
-    rec = extract(model, torch.from_numpy(observation), args.threshold, 32, args.upsampling_steps)
+    refine = RefineConfig(steps=args.refine_steps) if args.refine_steps else None
+    rec = extract(
+        model, torch.from_numpy(observation), args.threshold, 32, args.upsampling_steps, refine
+    )
     if rec.mesh is None:
         raise ValueError(
             f"threshold: the predicted occupancy never crosses {args.threshold}; no surface"
@@ -259,11 +270,13 @@ def reconstruct(args: ReconstructArgs, ctx: ToolContext) -> ReconstructResult:
         if metrics
         else ""
     )
+    refined = f", {args.refine_steps} refinement steps" if refine else ""
     ctx.report(1.0, "done")
     return ReconstructResult(
         summary=(
             f"Reconstructed {stem} from its {task} with MISE ({rec.grid.evaluated} points "
-            f"evaluated): {len(rec.mesh.vertices)} vertices, {len(rec.mesh.faces)} faces "
+            f"evaluated{refined}): "
+            f"{len(rec.mesh.vertices)} vertices, {len(rec.mesh.faces)} faces "
             f"in occupancy/{mesh_path.name}.{scored}"
         ),
         artifacts=[mesh_path, obj_path, preview_path],

@@ -53,6 +53,7 @@ from methods.occupancy.reconstruct import (
     network_field,
     reconstruct,
 )
+from methods.occupancy.refine import RefineConfig, model_field, refine_mesh
 from methods.occupancy.shapes import (
     KINDS,
     Primitive,
@@ -82,6 +83,7 @@ __all__ = [
     "OccupancyModel",
     "Primitive",
     "Reconstruction",
+    "RefineConfig",
     "ResnetPointNet",
     "Scores",
     "Shape",
@@ -105,6 +107,7 @@ __all__ = [
     "mean_scores",
     "mise",
     "mise_check",
+    "model_field",
     "network_field",
     "occupancy_loss",
     "oracle_iou",
@@ -113,6 +116,7 @@ __all__ = [
     "random_shape",
     "random_shapes",
     "reconstruct",
+    "refine_mesh",
     "render",
     "save",
     "scores",

@@ -10,6 +10,7 @@ import torch
 from methods.occupancy.metrics import N_POINTS, Scores, scores
 from methods.occupancy.mise import Field, Grid, Mesh, extract_mesh, logit, mise
 from methods.occupancy.models import GridDecoder, OccupancyModel
+from methods.occupancy.refine import RefineConfig, model_field, refine_mesh
 from methods.occupancy.shapes import Shape, uniform_points
 
 THRESHOLD = 0.2  # the paper's tau in every conditional configuration
@@ -47,9 +48,11 @@ def reconstruct(
     threshold: float = THRESHOLD,
     resolution0: int = 32,
     upsampling_steps: int = 2,
+    refine: RefineConfig | None = None,
 ) -> Reconstruction:
     """A mesh for one observation: MISE for the occupancy network, the 32^3 grid itself for
-    the baseline; marching cubes at logit(threshold) in both cases."""
+    the baseline; marching cubes at logit(threshold) in both cases; then, with `refine`, the
+    occupancy network's mesh is refined on its field (the baseline has none to refine on)."""
     import time
 
     started = time.perf_counter()
@@ -66,6 +69,8 @@ def reconstruct(
         grid = mise(network_field(model, inputs), level, resolution0, upsampling_steps)
         order = 1
     mesh = extract_mesh(grid, level) if grid.values.min() < level < grid.values.max() else None
+    if refine is not None and refine.steps and mesh is not None:  # the baseline raises
+        mesh = refine_mesh(mesh, model_field(model, inputs), threshold, refine)
     return Reconstruction(grid, level, order, mesh, time.perf_counter() - started)
 
 
