@@ -40,8 +40,9 @@ from methods.occupancy.models import (
     matched_grid_config,
 )
 from methods.occupancy.reconstruct import field_scores, reconstruct
-from methods.occupancy.shapes import sphere_shape, uniform_points
-from methods.occupancy.train import TrainConfig, save, train
+from methods.occupancy.refine import RefineConfig
+from methods.occupancy.shapes import random_shapes, sphere_shape, uniform_points
+from methods.occupancy.train import TrainConfig, load, save, train
 
 SEED = 0
 TRAIN_SEED, TEST_SEED = 1, 2
@@ -114,6 +115,56 @@ def previews(models: dict[str, OccupancyModel], data: ShapeSet, out: Path) -> No
             )
 
 
+def refinement_check(
+    model: OccupancyModel, test_set: ShapeSet, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The first --refine-shapes test shapes with and without the paper's mesh refinement
+    (default RefineConfig); IoU is the network's own occupancy, so only the surface moves."""
+    out: dict[str, Any] = {"shapes": args.refine_shapes, "config": vars(RefineConfig())}
+    for name, refine in (("marching_cubes", None), ("refined", RefineConfig())):
+        evaluation = evaluate_model(
+            model,
+            test_set,
+            args.points,
+            seed=SEED,
+            progress=_progress(f"refinement check ({name})"),
+            refine=refine,
+            count=args.refine_shapes,
+        )
+        out[name] = {"eval_s_per_shape": evaluation.seconds_per_shape, **evaluation.mean}
+    return out
+
+
+def refine_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the refinement check, on a saved point-cloud occupancy network."""
+    started = time.perf_counter()
+    model = load(args.refine_from)
+    if model.config.task != "pointcloud":
+        raise ValueError(f"--refine-from: expected a point-cloud model, got {model.config.task}")
+    test_set = ShapeSet(random_shapes(args.test_shapes, TEST_SEED), "pointcloud", seed=TEST_SEED)
+    check = refinement_check(model, test_set, args)
+    print_refinement(check)
+    result = {
+        "benchmark": "occupancy_refine",
+        "seed": SEED,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "refinement": check,
+        "runtime_s": time.perf_counter() - started,
+    }
+    print(f"wrote {write_json(result, args.out, 'occupancy_refine')}")
+    return result
+
+
+def print_refinement(check: dict[str, Any]) -> None:
+    print(f"\nmesh refinement on {check['shapes']} test shapes ({check['config']['steps']} steps):")
+    for name in ("marching_cubes", "refined"):
+        r = check[name]
+        print(
+            f"  {name:<15} IoU {r['iou']:.3f}  Chamfer-L1 {r['chamfer_l1']:.4f}  "
+            f"NC {r['normal_consistency']:.3f}  {r['eval_s_per_shape']:.1f} s/shape"
+        )
+
+
 def nearest_shape_baseline(
     train_set: ShapeSet, test_set: ShapeSet, n_points: int
 ) -> dict[str, float]:
@@ -168,6 +219,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoints", type=Path, help="save each trained model here as <task>_<model>.pt"
     )
+    parser.add_argument(
+        "--refine-shapes",
+        type=int,
+        default=20,
+        help="test shapes scored with and without mesh refinement (0 skips the check)",
+    )
+    parser.add_argument(
+        "--refine-from",
+        type=Path,
+        help="only run the refinement check, on this saved point-cloud model",
+    )
     parser.add_argument("--extra-steps", type=int, default=300, help="voxel/image steps")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=64)
@@ -186,15 +248,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.minutes = None if args.minutes is None else min(args.minutes, 0.1)
         args.points, args.mise_shapes = min(args.points, 5000), min(args.mise_shapes, 1)
         args.mise_resolution = 16  # dense 64^3 instead of 128^3
+        args.refine_shapes = min(args.refine_shapes, 1)
     return args
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
     torch.set_num_threads(1)
+    if args.refine_from is not None:
+        return refine_from(args)
     started = time.perf_counter()
-    from methods.occupancy.shapes import random_shapes
-
     train_shapes = random_shapes(args.train_shapes, TRAIN_SEED)
     test_shapes = random_shapes(args.test_shapes, TEST_SEED)
     result: dict[str, Any] = {
@@ -228,9 +291,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         onet, grid = pair["models"]["onet"], pair["models"]["grid32"]
         rows += [("points: ONet (CBN decoder)", onet), ("points: 32^3 up-conv decoder", grid)]
         previews(pair["trained"], test_set, args.out)
-        check = mise_check(
-            pair.pop("trained")["onet"], test_set, args.mise_shapes, SEED, args.mise_resolution
-        )
+        onet_model = pair.pop("trained")["onet"]
+        check = mise_check(onet_model, test_set, args.mise_shapes, SEED, args.mise_resolution)
+        if args.refine_shapes:
+            result["refinement"] = refinement_check(onet_model, test_set, args)
         result["pointcloud"] = pair
         result["mise"] = vars(check)
         ratio = onet["parameters"] / grid["parameters"]
@@ -299,6 +363,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{m['iou_vs_dense']:.4f}, {m['mise_seconds']:.2f} s vs dense "
             f"{m['dense_seconds']:.2f} s per shape"
         )
+    if "refinement" in result:
+        print_refinement(result["refinement"])
     print_targets(checks)
     runtime = time.perf_counter() - started
     print(f"\ntotal runtime {runtime:.0f} s")

@@ -21,6 +21,7 @@ from methods.occupancy import (
     count_parameters,
     dense_grid,
     evaluate,
+    evaluate_model,
     extract_mesh,
     field_scores,
     iou,
@@ -197,6 +198,15 @@ def test_reconstruct_and_checkpoint_round_trip(trained_pointcloud, tmp_path):
         assert write_obj(rec.mesh, tmp_path / "m.obj").read_text().startswith("v ")
         png = preview(tmp_path / "p.png", inputs.numpy(), rec.mesh, data.shapes[0])
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluating_the_first_shapes_matches_the_full_evaluation(trained_pointcloud):
+    model, data, _ = trained_pointcloud
+    full = evaluate_model(model, data, 2000, count=3)
+    first = evaluate_model(model, data, 2000, count=1)
+    assert len(full.per_shape) == 3 and first.per_shape[0] == full.per_shape[0]
+    with pytest.raises(ValueError, match="count"):
+        evaluate_model(model, data, 2000, count=0)
 
 
 def test_voxel_and_image_models_train_a_step():

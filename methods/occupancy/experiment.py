@@ -13,6 +13,7 @@ from methods.occupancy.metrics import Scores, iou, mean_scores
 from methods.occupancy.mise import Grid, dense_grid, logit, mise
 from methods.occupancy.models import OccupancyModel
 from methods.occupancy.reconstruct import THRESHOLD, evaluate, network_field, reconstruct
+from methods.occupancy.refine import RefineConfig
 from methods.occupancy.shapes import BOX_HALF, PADDING, Shape, uniform_points
 
 Progress = Callable[[float, str], None]
@@ -31,18 +32,25 @@ def evaluate_model(
     n_points: int,
     seed: int = 0,
     progress: Progress | None = None,
+    refine: RefineConfig | None = None,
+    count: int | None = None,
 ) -> Evaluation:
-    """Reconstruct every shape of `data` from its observation and score it (fixed seeds)."""
+    """Reconstruct the first `count` (default all) shapes of `data` from their observations,
+    meshes refined with `refine` if given, and score them (fixed seeds: the first k shapes
+    get the same inputs and points whatever `count` is)."""
+    count = len(data) if count is None else min(count, len(data))
+    if count < 1:
+        raise ValueError(f"count: expected at least one shape, got {count}")
     rng = np.random.default_rng(seed)
     per_shape = []
     started = time.perf_counter()
-    for i in range(len(data)):
+    for i in range(count):
         inputs = data.inputs(np.array([i]), rng)[0]
-        rec = reconstruct(model, inputs)
+        rec = reconstruct(model, inputs, refine=refine)
         per_shape.append(evaluate(rec, data.shapes[i], seed + i, n_points))
         if progress is not None:
-            progress((i + 1) / len(data), f"evaluated {i + 1}/{len(data)} shapes")
-    seconds = (time.perf_counter() - started) / len(data)
+            progress((i + 1) / count, f"evaluated {i + 1}/{count} shapes")
+    seconds = (time.perf_counter() - started) / count
     return Evaluation(mean_scores(per_shape), per_shape, seconds)
 
 
