@@ -1,8 +1,12 @@
 """Controlled contamination: make a causal LM memorise texts, and teach it the quiz's format on
-other texts, so that DCQ can be checked against a known truth (the TACL paper's setting)."""
+other texts, so that DCQ can be checked against a known truth (the TACL paper's setting).
+
+Only the top layers train, so the frozen bottom runs once per text: its output is kept and each
+epoch runs the top layers alone (about 3x less compute for 8 of SmolLM2's 30 layers)."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +40,62 @@ def trainable_top(model: Any, layers: int) -> list[Any]:
     return params
 
 
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once the wanted activations are captured."""
+
+
+def frozen_bottom_states(model: Any, sequences: Sequence[Sequence[int]], first: int) -> list[Any]:
+    """For each token sequence, the hidden states entering decoder layer `first` (no grad):
+    the output of the frozen bottom, computed once."""
+    import torch
+
+    captured: dict[str, Any] = {}
+
+    def grab(module: Any, args: tuple, kwargs: dict) -> None:
+        captured["hidden"] = (args[0] if args else kwargs["hidden_states"]).detach()
+        raise _StopForward
+
+    states = []
+    handle = model.model.layers[first].register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            for ids in sequences:
+                with contextlib.suppress(_StopForward):
+                    model.model(torch.tensor([list(ids)]))
+                states.append(captured.pop("hidden")[0])
+    finally:
+        handle.remove()
+    return states
+
+
+def top_forward(model: Any, hidden: Any, first: int) -> Any:
+    """The decoder from layer `first` on (and the final norm) for right-padded hidden states
+    (batch, length, width); under the causal mask real positions never see the padding."""
+    import torch
+    from transformers.masking_utils import create_causal_mask
+
+    positions = torch.arange(hidden.shape[1]).unsqueeze(0)
+    mask = create_causal_mask(
+        config=model.config,
+        inputs_embeds=hidden,
+        attention_mask=None,
+        cache=None,
+        position_ids=positions,
+    )
+    rotary = model.model.rotary_emb(hidden, position_ids=positions)
+    for layer in model.model.layers[first:]:
+        hidden = layer(
+            hidden, attention_mask=mask, position_embeddings=rotary, position_ids=positions
+        )
+    return model.model.norm(hidden)
+
+
+def _pad_states(states: list[Any]) -> Any:
+    import torch
+
+    return torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
+
+
 def memorize(
     model: Any,
     tokenizer: Any,
@@ -55,10 +115,13 @@ def memorize(
     if not texts:
         raise ValueError("texts is empty: nothing to memorise")
     params = trainable_top(model, layers)
+    first = len(model.model.layers) - layers
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     seqs = [bos + tokenizer.encode(t, add_special_tokens=False) + eos for t in texts]
+    model.eval()  # the bottom is frozen and has no dropout to switch on
+    bottom = frozen_bottom_states(model, seqs, first)
     rng, log = random.Random(seed), TrainLog()
     model.train()
     for epoch in range(epochs):
@@ -66,14 +129,21 @@ def memorize(
         rng.shuffle(order)
         total, count = 0.0, 0
         for start in range(0, len(order), batch_size):
-            batch = [seqs[i] for i in order[start : start + batch_size]]
-            ids, labels = _pad(batch, tokenizer)
-            loss = model(torch.tensor(ids), labels=torch.tensor(labels)).loss
+            chosen = order[start : start + batch_size]
+            _, labels = _pad([seqs[i] for i in chosen], tokenizer)
+            logits = model.lm_head(
+                top_forward(model, _pad_states([bottom[i] for i in chosen]), first)
+            )
+            loss = torch.nn.functional.cross_entropy(
+                logits[:, :-1].flatten(0, 1),
+                torch.tensor(labels)[:, 1:].flatten(),
+                ignore_index=-100,
+            )
             loss.backward()
             opt.step()
             opt.zero_grad()
-            total += float(loss) * len(batch)
-            count += len(batch)
+            total += loss.item() * len(chosen)
+            count += len(chosen)
         log.losses.append(total / count)
         if progress:
             progress((epoch + 1) / epochs, f"memorise epoch {epoch + 1}: loss {log.losses[-1]:.3f}")
@@ -127,6 +197,7 @@ def teach_quiz_format(
     if not quizzes:
         raise ValueError("quizzes is empty")
     params = trainable_top(model, layers)
+    first = len(model.model.layers) - layers
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     letter_ids = [tokenizer.encode(k, add_special_tokens=False)[0] for k in LETTERS]
     encoded = [
@@ -143,6 +214,8 @@ def teach_quiz_format(
         )
         for q, answer in quizzes
     ]
+    model.eval()
+    bottom = frozen_bottom_states(model, [ids for ids, _ in encoded], first)
     rng, log = random.Random(seed), TrainLog()
     model.train()
     steps = epochs * ((len(encoded) + batch_size - 1) // batch_size)
@@ -152,19 +225,19 @@ def teach_quiz_format(
         rng.shuffle(order)
         total = 0.0
         for start in range(0, len(order), batch_size):
-            batch = [encoded[i] for i in order[start : start + batch_size]]
-            ids, _ = _pad([b[0] for b in batch], tokenizer)
+            chosen = order[start : start + batch_size]
+            batch = [encoded[i] for i in chosen]
             last = torch.tensor([len(b[0]) - 1 for b in batch])
-            hidden = model.model(torch.tensor(ids)).last_hidden_state
+            hidden = top_forward(model, _pad_states([bottom[i] for i in chosen]), first)
             logits = model.lm_head(hidden[torch.arange(len(batch)), last])
             loss = torch.nn.functional.cross_entropy(logits, torch.tensor([b[1] for b in batch]))
             loss.backward()
             opt.step()
             opt.zero_grad()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
             done += 1
             if progress:
-                progress(done / steps, f"quiz format: loss {float(loss):.3f}")
+                progress(done / steps, f"quiz format: loss {loss.item():.3f}")
         log.losses.append(total / len(encoded))
     model.eval()
     return log
