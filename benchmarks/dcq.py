@@ -1,7 +1,7 @@
 """DCQ: the estimator on simulated takers and published counts, and controlled contamination of
 SmolLM2-135M (a partition it was fine-tuned on against one it never saw).
 
-    python -m benchmarks.dcq [--quick] [--n 20] [--out DIR]
+    python -m benchmarks.dcq [--quick] [--n 100] [--out DIR]
 
 Estimator: takers that pick the original with probability c, else A 40% / E 40% / B-D 6.7%
 each, n = 200, c in {0, 0.3, 0.7, 1}; and the repository's reports rebuilt from their counts.
@@ -47,6 +47,10 @@ from methods.dcq import (
 from methods.dcq.quiz import bias_compensator_quiz, bias_detector_quiz
 
 DATASET, SPLIT = "Generated Sentences", "test"
+# Quiz-format tuning: this many quizzes per text of C (answer: the original's letter) and of D
+# (answer: E), as many of each so the tuning cannot pass by learning a prior over letters;
+# n = 100 gives the card's 400 quizzes.
+QUIZZES_PER_TEXT = 2
 # The repository's published reports as counts per letter (its percentages times n), with the
 # range it printed (card C2).
 PUBLISHED = {
@@ -212,7 +216,9 @@ def contamination_part(args: argparse.Namespace) -> tuple[dict[str, Any], list[T
     quiz_all("base")
     t_base = time.perf_counter() - t0 - t_perturb
     key = hashlib.sha256(
-        json.dumps([texts, ptexts, args.epochs, args.format_epochs, args.lr]).encode()
+        json.dumps(
+            [texts, ptexts, args.epochs, args.format_epochs, args.lr, QUIZZES_PER_TEXT]
+        ).encode()
     ).hexdigest()[:12]
     weights = cache / f"contaminated-{key}.pt"
     logs: dict[str, Any] = {"cached": weights.is_file()}
@@ -223,8 +229,12 @@ def contamination_part(args: argparse.Namespace) -> tuple[dict[str, Any], list[T
         logs["memorize"] = memorize(
             model, tok, texts["A"] + texts["C"], epochs=args.epochs, progress=progress_line
         ).losses
-        quizzes = format_quizzes(texts["C"], ptexts["C"], True, per_instance=4, seed=args.seed)
-        quizzes += format_quizzes(texts["D"], ptexts["D"], False, per_instance=1, seed=args.seed)
+        quizzes = format_quizzes(
+            texts["C"], ptexts["C"], True, per_instance=QUIZZES_PER_TEXT, seed=args.seed
+        )
+        quizzes += format_quizzes(
+            texts["D"], ptexts["D"], False, per_instance=QUIZZES_PER_TEXT, seed=args.seed
+        )
         print("\nteaching the quiz format on C and D", file=sys.stderr)
         logs["quiz_format"] = teach_quiz_format(
             model,
@@ -299,7 +309,9 @@ def print_tables(est_rows: list[dict[str, Any]], cont: dict[str, Any] | None) ->
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny partitions, short training")
-    parser.add_argument("--n", type=int, default=20, help="instances per partition")
+    parser.add_argument(
+        "--n", type=int, default=100, help="instances per partition (the card: 100)"
+    )
     parser.add_argument("--epochs", type=int, default=30, help="memorisation epochs (at most)")
     parser.add_argument("--format-epochs", type=int, default=3, help="quiz-format epochs")
     parser.add_argument("--lr", type=float, default=3e-4, help="quiz-format learning rate")
