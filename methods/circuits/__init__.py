@@ -52,6 +52,20 @@ from methods.circuits.circuit import (
     threshold,
     top_circuit,
 )
+from methods.circuits.clusters import (
+    BehaviourConfig,
+    Behaviours,
+    find_behaviours,
+    spherical_kmeans,
+    token_gradients,
+    token_rows,
+)
+from methods.circuits.clusters_circuits import (
+    ClusterCircuit,
+    ClusterCircuitConfig,
+    cluster_circuits,
+)
+from methods.circuits.clusters_report import write_report
 from methods.circuits.corpus import corpus, docstrings
 from methods.circuits.dictionaries import (
     load_all,
@@ -79,7 +93,11 @@ from methods.circuits.sae import (
 __all__ = [
     "ActivationBuffer",
     "Acts",
+    "BehaviourConfig",
+    "Behaviours",
     "Circuit",
+    "ClusterCircuit",
+    "ClusterCircuitConfig",
     "Context",
     "Edge",
     "Effects",
@@ -97,6 +115,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "ce_loss_recovered",
+    "cluster_circuits",
     "corpus",
     "dictionary_acts",
     "docstrings",
@@ -107,6 +126,7 @@ __all__ = [
     "exact_effects",
     "faithfulness",
     "faithfulness_curve",
+    "find_behaviours",
     "from_nodes",
     "full_like",
     "graph",
@@ -129,9 +149,12 @@ __all__ = [
     "sum_over_positions",
     "save_all",
     "save_dictionary",
+    "spherical_kmeans",
     "split_nouns",
     "task_sentences",
     "threshold",
+    "token_gradients",
+    "token_rows",
     "tokenize_pairs",
     "top_circuit",
     "top_contexts",
@@ -140,4 +163,5 @@ __all__ = [
     "train_sae",
     "train_saes",
     "write",
+    "write_report",
 ]

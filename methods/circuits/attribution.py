@@ -32,13 +32,18 @@ Method = Literal["attrib", "ig", "exact"]
 class Task:
     """Clean prompts, optional patch prompts of the same shape, and the metric on logits.
 
-    With no patch the patch activations are zero (the no-pair setting)."""
+    With no patch the patch activations are zero (the no-pair setting), or with
+    `baseline="mean"` the clean activations' per-position mean over the batch (what mean
+    ablation sets a node to)."""
 
     clean: torch.Tensor  # (B, T) token ids
     metric: Metric
     patch: torch.Tensor | None = None
+    baseline: Literal["zero", "mean"] = "zero"  # the patch when there are no patch prompts
 
     def __post_init__(self) -> None:
+        if self.baseline not in ("zero", "mean"):
+            raise ValueError(f"baseline must be 'zero' or 'mean', got {self.baseline!r}")
         if self.clean.ndim != 2 or self.clean.numel() == 0:
             raise ValueError(
                 f"clean must be non-empty (batch, pos) token ids, got {tuple(self.clean.shape)}"
@@ -121,6 +126,14 @@ def dictionary_acts(
 
 
 def _patch_acts(model, dictionaries, task: Task, clean: dict[str, Acts]) -> dict[str, Acts]:
+    if task.patch is None and task.baseline == "mean":
+        return {
+            n: Acts(
+                a.f.mean(0, keepdim=True).expand_as(a.f),
+                a.err.mean(0, keepdim=True).expand_as(a.err),
+            )
+            for n, a in clean.items()
+        }
     if task.patch is None:
         return {n: Acts(torch.zeros_like(a.f), torch.zeros_like(a.err)) for n, a in clean.items()}
     return dictionary_acts(model, dictionaries, task.patch)

@@ -9,6 +9,7 @@ faithfulness of the complement M \\ C (ideally near 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -172,13 +173,29 @@ class Faithfulness:
 
 
 class Evaluator:
-    """Faithfulness of many circuits on one task: m(M) and m(∅) and the means computed once."""
+    """Faithfulness of many circuits on one task: m(M) and m(∅) and the means computed once.
 
-    def __init__(self, model: nn.Module, dictionaries: dict[str, nn.Module], task: Task) -> None:
+    `ablation="zero"` sets nodes outside a circuit to zero instead of their mean (the no-pair
+    setting, where the contexts differ and a mean turns on features a context lacks)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dictionaries: dict[str, nn.Module],
+        task: Task,
+        ablation: Literal["mean", "zero"] = "mean",
+    ) -> None:
+        if ablation not in ("mean", "zero"):
+            raise ValueError(f"ablation must be 'mean' or 'zero', got {ablation!r}")
         self.model, self.dictionaries, self.task = model, dictionaries, task
         self.means = mean_acts(
             model, dictionaries, task.patch if task.patch is not None else task.clean
         )
+        if ablation == "zero":
+            self.means = {
+                n: Acts(torch.zeros_like(a.f), torch.zeros_like(a.err))
+                for n, a in self.means.items()
+            }
         self.m_full = self.metric(None)
         shapes = next(iter(self.means.values()))
         T = shapes.f.shape[0]
