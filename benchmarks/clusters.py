@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     saes, _, sae_s = train_stage(model, tok, retrain=False, quick=args.quick)
     for sae in saes.values():
         sae.requires_grad_(False)
-    texts = corpus(120 * args.tokens + 40_000, seed=11)
+    texts = corpus(250 * args.tokens + 50_000, seed=11)
     rows = token_rows(texts, tok.encode, ROW, "\n\n")
     config = BehaviourConfig(
         n_tokens=args.tokens, k=args.k, dims=args.dims, min_context=WINDOW, seed=0
@@ -89,14 +89,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         print(f"{cl.index:7d} {cl.size:5d} {cl.purity:6.2f}  {tops:44s} {extra}")
     print(
-        f"\ncircuits (no-pair, {args.method}, zero patch; faithfulness on held-out contexts, "
-        "mean ablation):"
+        f"\ncircuits (no-pair, {args.method}, zero patch, summed over positions; faithfulness on "
+        "held-out contexts, zero ablation; 'F mean': mean ablation):"
     )
     for i, c in circuits.items():
         curve = " ".join(f"{n}:{f:.2f}" for n, f in sorted(c.curve.items()))
         print(
             f"  cluster {i}: {c.n_discovery} discovery / {c.n_eval} eval contexts, loss "
-            f"{c.m_full:.2f} -> {c.m_empty:.2f} ablated; F by nodes {curve}; {c.seconds:.0f} s"
+            f"{c.m_full:.2f} -> {c.m_empty:.2f} ablated; F by nodes {curve}; F on the "
+            f"discovery contexts {c.faithfulness_discovery:.2f}; {c.seconds:.0f} s"
         )
     p = found.purity
     print(
@@ -152,9 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for cl in found.clusters[:20]
         ],
-        "circuits": {
-            i: {k: v for k, v in vars(c).items() if k != "extra"} for i, c in circuits.items()
-        },
+        "circuits": {i: vars(c) for i, c in circuits.items()},
         "seconds": {
             **found.seconds,
             "saes": sae_s,

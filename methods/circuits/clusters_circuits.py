@@ -104,6 +104,7 @@ class ClusterCircuit:
     nodes_to_half: int | None = None  # smallest curve size with faithfulness >= 0.5
     ablation: str = "zero"
     faithfulness_other_ablation: float | None = None  # at n_nodes, under the other ablation
+    faithfulness_discovery: float | None = None  # at n_nodes, on the discovery contexts
 
 
 def split_contexts(
@@ -155,6 +156,7 @@ def circuit_for_contexts(
     curve, m_full, m_empty = _curve(model, dictionaries, eval_task, effects, sizes, config, T)
     other = "mean" if config.ablation == "zero" else "zero"
     other_curve, _, _ = _curve(model, dictionaries, eval_task, effects, [size], config, T, other)
+    own, _, _ = _curve(model, dictionaries, Task(d_ids, task.metric), effects, [size], config, T)
     reached = [n for n, f in sorted(curve.items()) if f >= 0.5]
     circuit = top_circuit(effects, size)
     ranked = sorted(circuit.nodes(), key=lambda nd: -abs(effect_of(effects, nd)))[:20]
@@ -173,6 +175,7 @@ def circuit_for_contexts(
         nodes_to_half=reached[0] if reached else None,
         ablation=config.ablation,
         faithfulness_other_ablation=other_curve[size],
+        faithfulness_discovery=own[size],
     )
 
 
