@@ -72,21 +72,19 @@ def top_forward(model: Any, hidden: Any, first: int) -> Any:
     """The decoder from layer `first` on (and the final norm) for right-padded hidden states
     (batch, length, width); under the causal mask real positions never see the padding."""
     import torch
-    from transformers.masking_utils import create_causal_mask
 
-    positions = torch.arange(hidden.shape[1]).unsqueeze(0)
-    mask = create_causal_mask(
-        config=model.config,
-        inputs_embeds=hidden,
-        attention_mask=None,
-        cache=None,
-        position_ids=positions,
-    )
+    length = hidden.shape[1]
+    positions = torch.arange(length).unsqueeze(0)
+    # An explicit additive causal mask: every attention implementation reads it the same way,
+    # and it needs none of the mask helpers whose signatures change between versions.
+    blocked = torch.ones(length, length, dtype=torch.bool).triu(1)
+    mask = torch.zeros(length, length, dtype=hidden.dtype).masked_fill(
+        blocked, torch.finfo(hidden.dtype).min
+    )[None, None]
     rotary = model.model.rotary_emb(hidden, position_ids=positions)
     for layer in model.model.layers[first:]:
-        hidden = layer(
-            hidden, attention_mask=mask, position_embeddings=rotary, position_ids=positions
-        )
+        out = layer(hidden, attention_mask=mask, position_embeddings=rotary, position_ids=positions)
+        hidden = out[0] if isinstance(out, tuple) else out  # older transformers return tuples
     return model.model.norm(hidden)
 
 

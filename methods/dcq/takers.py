@@ -88,7 +88,9 @@ class LogitQuizTaker:
                     if extra > 0:
                         cache.crop(-extra)  # back to the shared head
                     logits = self.model(
-                        torch.tensor([ids[k:]]), past_key_values=cache, use_cache=True
+                        torch.tensor([ids[k:]]),
+                        **{_cache_argument(self.model): cache},
+                        use_cache=True,
                     ).logits[0, -1]
                 else:
                     logits = self.model(torch.tensor([ids])).logits[0, -1]
@@ -126,9 +128,18 @@ class LogitQuizTaker:
             ids = probe[: max(k - 4, 0)]
             cache = DynamicCache()
             if ids:
-                self.model(torch.tensor([ids]), past_key_values=cache, use_cache=True)
+                self.model(
+                    torch.tensor([ids]), **{_cache_argument(self.model): cache}, use_cache=True
+                )
             self._prefix = (key, ids, cache)
         return self._prefix[1], self._prefix[2]
+
+
+def _cache_argument(model: Any) -> str:
+    """transformers 5 renamed `past_key_values` to `cache` (the old name goes in 5.40)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _letter_token_ids(tokenizer: Any) -> list[list[int]]:
