@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {f:5.1%} {msg}", flush=True)
 
     cache = sae_folder().parent / f"clusters_found_{args.tokens}_{args.k}_{args.dims}.pkl"
-    if cache.is_file() and not args.recompute:
+    reused = cache.is_file() and not args.recompute
+    if reused:
         # Selection and gradients are the slow half; circuit settings can be rerun on them.
         found = pickle.loads(cache.read_bytes())
         print(f"reusing the tokens, gradients and clusters of {cache} ({found.seconds})")
@@ -138,6 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "saes": sorted(saes),
             "quick": args.quick,
             "threads": torch.get_num_threads(),
+            # True: tokens, gradients and clusters came from an earlier run's cache, so
+            # wall_seconds covers the circuits only (`seconds` keeps the earlier stages' times).
+            "reused_clusters": reused,
         },
         "n_tokens": len(found.sites),
         "rows_scanned": found.sites[-1].row + 1,

@@ -105,7 +105,14 @@ def _model(args: ClusterArgs, ctx: ToolContext) -> tuple[Any, dict, Any, Any, li
         sae.requires_grad_(False)
     model = loaded.model.float().eval()
     tok = loaded.tokenizer
-    return model, saes, tok.encode, tok.decode, texts or corpus(args.n_tokens * 400), "\n\n"
+    return (
+        model,
+        saes,
+        tok.encode,
+        tok.decode,
+        texts or corpus(args.n_tokens * 600, seed=11),
+        "\n\n",
+    )
 
 
 def _read_corpus(path: str) -> list[str]:
