@@ -51,6 +51,7 @@ bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.widin --encoder clip
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.circuits
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.shift
+	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.clusters
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.trawl
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.unke
 
