@@ -34,6 +34,19 @@ def ponder_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="module")
+def _module_home_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("module-home")
+
+
+@pytest.fixture
+def module_home(_module_home_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One PONDER_HOME shared by the tests of a module that ask for it, so that what a tool
+    trains and caches there (a tiny model, say) is built once per module, not per test."""
+    monkeypatch.setenv("PONDER_HOME", str(_module_home_dir))
+    return _module_home_dir
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One conversion cache for the whole session (converting the GGUF takes ~20 s)."""

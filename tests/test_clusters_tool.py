@@ -15,19 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = {"model": "tiny", "n_tokens": 80, "k": 3, "dims": 128, "n_circuits": 2, "max_nodes": 30}
 
 
-@pytest.fixture(scope="module")
-def shared_home(tmp_path_factory):
-    """One PONDER_HOME for the module, so the tiny biography LM is trained once."""
-    return tmp_path_factory.mktemp("home")
-
-
-@pytest.fixture
-def home(shared_home, monkeypatch):
-    monkeypatch.setenv("PONDER_HOME", str(shared_home))
-    return shared_home
-
-
-@pytest.mark.usefixtures("home")
+@pytest.mark.usefixtures("module_home")
 def test_tool_clusters_the_tiny_model_and_writes_the_report(tmp_path):
     progress = []
     result = call(
@@ -50,7 +38,7 @@ def test_tool_clusters_the_tiny_model_and_writes_the_report(tmp_path):
     assert progress and progress == sorted(progress) and progress[-1] > 0.9
 
 
-@pytest.mark.usefixtures("home")
+@pytest.mark.usefixtures("module_home")
 def test_tool_arguments_that_cannot_work_are_named(tmp_path):
     with pytest.raises(ToolError, match=r"k \(9\) must not exceed n_tokens \(5\)"):
         call("circuits.cluster_behaviours", {**SMALL, "n_tokens": 5, "k": 9}, artifact_dir=tmp_path)

@@ -21,19 +21,7 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def shared_home(tmp_path_factory):
-    """One PONDER_HOME for the module, so the tiny biography LM is trained once."""
-    return tmp_path_factory.mktemp("home")
-
-
-@pytest.fixture
-def home(shared_home, monkeypatch):
-    monkeypatch.setenv("PONDER_HOME", str(shared_home))
-    return shared_home
-
-
-@pytest.mark.usefixtures("home")
+@pytest.mark.usefixtures("module_home")
 def test_features_then_shift_reuses_the_proposal_and_records_the_person(tmp_path):
     listed = call("circuits.probe_features", SMALL, artifact_dir=tmp_path)
     assert len(listed.features) == 8 and listed.judge == "lexicon"
@@ -49,7 +37,7 @@ def test_features_then_shift_reuses_the_proposal_and_records_the_person(tmp_path
     assert {d["id"]: d["judge"] for d in table["decisions"]}[first] == "person"
 
 
-@pytest.mark.usefixtures("home")
+@pytest.mark.usefixtures("module_home")
 def test_shift_arguments_that_cannot_work_are_named(tmp_path):
     with pytest.raises(ToolError, match="labels"):
         call("circuits.shift", {**SMALL, "judge": "file"}, artifact_dir=tmp_path)
