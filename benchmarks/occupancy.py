@@ -115,6 +115,11 @@ def previews(models: dict[str, OccupancyModel], data: ShapeSet, out: Path) -> No
             )
 
 
+def _arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's arguments as JSON values (paths as strings)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
 def refinement_check(
     model: OccupancyModel, test_set: ShapeSet, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -147,7 +152,7 @@ def refine_from(args: argparse.Namespace) -> dict[str, Any]:
     result = {
         "benchmark": "occupancy_refine",
         "seed": SEED,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": _arguments(args),
         "refinement": check,
         "runtime_s": time.perf_counter() - started,
     }
@@ -263,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "occupancy",
         "seed": SEED,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": _arguments(args),
     }
     rows: list[tuple[str, dict[str, float]]] = []
     checks: list[Target] = []
