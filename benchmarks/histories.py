@@ -12,9 +12,15 @@ dataset under another method, sweeps over a setting (30% vs 50% pruning), and fo
 the stale value. Importances follow what a rater would give: findings and updates high, plans
 and chat middling, bookkeeping and chatter low.
 
-Questions paraphrase one experiment. A single-evidence question asks about a finding that was
-never updated (gold: the finding). A knowledge-update question asks for the current value of an
-updated fact (gold: the newest version; stale: the older ones).
+Questions come in three kinds. A single-evidence question paraphrases one experiment whose
+finding was never updated (gold: the finding). A knowledge-update question asks for the current
+value of an updated fact (gold: the newest version; stale: the older ones). A latest-run question
+asks what the most recent run of a tool on a model found, without naming the dataset or setting
+("What did the most recent DCQ run on Phi-2 find?"), as one asks an assistant about work in
+progress; it is only asked where the history holds several such runs (gold: the newest result
+among them). The first kind turns on relevance alone, the second on the newest version of a
+fact, the third on recency among equally relevant results and on importance to put a result
+above its own later bookkeeping ("Saved outputs to ..."): the three terms of the score.
 """
 
 from __future__ import annotations
@@ -78,8 +84,8 @@ PRUNING_CRITERIA = ["Taylor", "magnitude", "L1-norm"]
 @dataclass
 class Question:
     text: str
-    kind: str  # "single" or "update"
-    gold: str  # id of the memory that answers it (the newest version for updates)
+    kind: str  # "single", "update" or "latest"
+    gold: str  # id of the memory that answers it (the newest version or run, for the others)
     stale: list[str] = field(default_factory=list)  # older versions of an updated fact
     age_hours: float = 0.0  # of the gold memory, when the question is asked
 
@@ -96,6 +102,7 @@ class Experiment:
     """One tool run on one subject, with every text its trail and questions need."""
 
     tool: str  # e.g. "DCQ", "Taylor pruning"
+    model: str  # the model it studies (the student, for distillation)
     subject: str  # e.g. "Llama-3-8B on GSM8K"
     setting: str  # e.g. "4 options, 200 questions"
     data: str  # what the tool loads
@@ -146,6 +153,7 @@ def dcq(d: Draw) -> tuple[tuple, Experiment]:
     )
     return ("dcq", model, bench), Experiment(
         tool="DCQ",
+        model=model,
         subject=f"{model} on {bench}",
         setting=f"{options} options, {n} questions",
         data=f"the {bench} test split ({n} questions)",
@@ -186,6 +194,7 @@ def pruning(d: Draw) -> tuple[tuple, Experiment]:
     )
     return ("prune", model, data, criterion, pct), Experiment(
         tool=f"{criterion} pruning",
+        model=model,
         subject=f"{model} on {data}",
         setting=f"{pct}% sparsity",
         data=f"the {data} validation set",
@@ -219,6 +228,7 @@ def sae(d: Draw) -> tuple[tuple, Experiment]:
     loss, dead = d.uniform(0.02, 0.3), d.integer(1, 40)
     return ("sae", model, layer, features), Experiment(
         tool="sparse autoencoder training",
+        model=model,
         subject=f"{model} layer {layer}",
         setting=f"{features} features",
         data=f"{d.integer(10, 200)}M tokens of {corpus} activations",
@@ -256,6 +266,7 @@ def probe(d: Draw) -> tuple[tuple, Experiment]:
     )
     return ("probe", model, concept, layer), Experiment(
         tool="linear probe",
+        model=model,
         subject=f"{concept} in {model} layer {layer}",
         setting="logistic regression, 5-fold",
         data=f"{d.integer(2, 20)}k labelled {concept} examples",
@@ -283,6 +294,7 @@ def shift(d: Draw) -> tuple[tuple, Experiment]:
     before, after = d.uniform(20, 60), d.uniform(60, 90)
     return ("shift", model, data), Experiment(
         tool="SHIFT",
+        model=model,
         subject=f"{model} on {data}",
         setting=f"{d.integer(10, 80)} features ablated",
         data=f"the {data} training set",
@@ -308,6 +320,7 @@ def quantization(d: Draw) -> tuple[tuple, Experiment]:
     quantised = fp16 - d.uniform(0, 12) / bits * 3
     return ("quant", model, bench, bits, scheme), Experiment(
         tool=f"{scheme} quantization",
+        model=model,
         subject=f"{model} on {bench}",
         setting=f"{bits}-bit",
         data=f"{bench} ({d.integer(200, 1500)} examples)",
@@ -339,6 +352,7 @@ def patching(d: Draw) -> tuple[tuple, Experiment]:
 
     return ("patch", model, task), Experiment(
         tool="activation patching",
+        model=model,
         subject=f"{model} on {task}",
         setting=f"{d.integer(100, 500)} prompt pairs",
         data=f"{task} prompt pairs",
@@ -366,6 +380,7 @@ def lora(d: Draw) -> tuple[tuple, Experiment]:
     acc, epochs = d.uniform(30, 85), d.integer(1, 5)
     return ("lora", model, bench, rank), Experiment(
         tool="LoRA fine-tuning",
+        model=model,
         subject=f"{model} on {bench}",
         setting=f"rank {rank}, {epochs} epochs",
         data=f"the {bench} training split",
@@ -390,6 +405,7 @@ def distillation(d: Draw) -> tuple[tuple, Experiment]:
     student_acc = teacher_acc - d.uniform(1, 12)
     return ("distill", teacher, student, data), Experiment(
         tool="distillation",
+        model=student,
         subject=f"{teacher} into {student} on {data}",
         setting=f"temperature {d.pick([2, 4, 8])}",
         data=f"the {data} training set",
@@ -594,6 +610,7 @@ def generate(n_memories: int, n_single: int, n_update: int, seed: int) -> Histor
     ]
     now = max(plan[-1].end, drafts[-1].created) + HOUR
     questions = make_questions(threads, now, n_single, n_update, d)
+    questions += latest_run_questions(threads, now, n_update, d)
     return History(memories, questions, now)
 
 
@@ -651,6 +668,27 @@ def make_questions(
         e, versions = updated[i]
         newest, stale = versions[-1], [v.id for v in versions[:-1]]
         questions.append(Question(e.update_question, "update", newest.id, stale, age(newest, now)))
+    return questions
+
+
+def latest_run_questions(
+    threads: list[tuple[Experiment, list[Draft]]], now: float, n: int, d: Draw
+) -> list[Question]:
+    """Up to n questions about the newest result of a tool on a model that it ran several times.
+
+    Drawn after the other questions, so adding them left the histories and the other questions
+    as they were.
+    """
+    results: dict[tuple[str, str], list[Draft]] = {}
+    for e, versions in threads:
+        results.setdefault((e.tool, e.model), []).extend(versions)
+    repeated = sorted(group for group, found in results.items() if len(found) > 1)
+    questions = []
+    for i in d.rng.permutation(len(repeated))[:n]:
+        tool, model = repeated[i]
+        newest = max(results[tool, model], key=lambda x: x.created)
+        text = f"What did the most recent {tool} run on {model} find?"
+        questions.append(Question(text, "latest", newest.id, [], age(newest, now)))
     return questions
 
 

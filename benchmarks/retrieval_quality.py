@@ -17,7 +17,9 @@ full score must beat the three ablations.
   newest>stale is the share of these where the newest version ranks above every stale one
   (ranks from the top 100, or the whole pool; a version outside it ranks last, and a question
   where neither version is ranked counts as a miss: "neither ranked" is the share of those).
-- mixed: both sets together.
+- latest: what the most recent run of a tool on a model found, where there were several; gold
+  is the newest result among them. Relevance alone cannot tell these runs apart.
+- mixed: the three sets together.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ WEIGHTINGS: dict[str, tuple[Weights, int | None, float | None]] = {
 FULL = "full (1,1,1)"
 # The issue's ablations, which the full score must beat; the last two rows are references.
 ABLATIONS = ("relevance only (0,0,1)", "recency only (1,0,0)", "no importance (1,0,1)")
+KINDS = ("single", "update", "latest")  # question kinds, as in benchmarks/histories.py
 AGE_BUCKETS = [("< 1 day", 0, 24), ("1-7 days", 24, 168), ("> 7 days", 168, math.inf)]
 
 
@@ -138,7 +141,7 @@ def metrics(questions: list[Question], ranked: list[list[str]]) -> dict[str, Any
     """Per question set: mean Recall@10 and nDCG@10, and newest>stale for updates."""
     pairs = list(zip(questions, ranked, strict=True))
     out: dict[str, Any] = {}
-    for name in ("single", "update", "mixed"):
+    for name in (*KINDS, "mixed"):
         chosen = [(q, r) for q, r in pairs if name == "mixed" or q.kind == name]
         out[name] = {
             "questions": len(chosen),
@@ -201,7 +204,7 @@ def bench_size(size: int, embedder: SentenceEmbedder) -> dict[str, Any]:
     return {
         "size": size,
         "retrieval": method,
-        "questions": {"single": n_single, "update": sum(bool(q.stale) for q in questions)},
+        "questions": {kind: sum(q.kind == kind for q in questions) for kind in KINDS},
         "insert_s": insert_s,
         "eval_s": eval_s,
         "weightings": by_weighting,
@@ -211,21 +214,18 @@ def bench_size(size: int, embedder: SentenceEmbedder) -> dict[str, Any]:
 def print_table(r: dict[str, Any]) -> None:
     q = r["questions"]
     print(
-        f"\n{r['size']} memories ({r['retrieval']} retrieval), {q['single']} single-evidence + "
-        f"{q['update']} knowledge-update questions"
+        f"\n{r['size']} memories ({r['retrieval']} retrieval), {q['single']} single-evidence, "
+        f"{q['update']} knowledge-update and {q['latest']} latest-run questions"
     )
-    header = (
-        f"{'weights':<24}{'single R@10':>12}{'nDCG@10':>9}{'update R@10':>12}{'nDCG@10':>9}"
-        f"{'mixed R@10':>11}{'nDCG@10':>9}{'newest>stale':>13}{'neither ranked':>15}"
-    )
+    sets = (*KINDS, "mixed")
+    header = f"{'weights':<24}" + "".join(f"{s + ' R@10':>12}{'nDCG@10':>9}" for s in sets)
+    header += f"{'newest>stale':>13}{'neither ranked':>15}"
     print(header)
     print("-" * len(header))
     for name, m in r["weightings"].items():
+        cells = "".join(f"{m[s]['recall_at_10']:>12.3f}{m[s]['ndcg_at_10']:>9.3f}" for s in sets)
         print(
-            f"{name:<24}{m['single']['recall_at_10']:>12.3f}{m['single']['ndcg_at_10']:>9.3f}"
-            f"{m['update']['recall_at_10']:>12.3f}{m['update']['ndcg_at_10']:>9.3f}"
-            f"{m['mixed']['recall_at_10']:>11.3f}{m['mixed']['ndcg_at_10']:>9.3f}"
-            f"{m['newest_over_stale']:>13.3f}{m['neither_version_ranked']:>15.3f}"
+            f"{name:<24}{cells}{m['newest_over_stale']:>13.3f}{m['neither_version_ranked']:>15.3f}"
         )
     by_age = r["weightings"][FULL]["single_recall_by_age"]
     cells = ", ".join(

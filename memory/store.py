@@ -475,18 +475,33 @@ class MemoryStore:
             )
         )
 
-    def document_frequencies(self, words: Iterable[str]) -> dict[str, int]:
-        """How many memories contain each word (as `memory.lexical.words` splits text); words
-        no memory contains are absent. One lookup in the FTS5 index's vocabulary."""
-        asked = sorted(set(words))
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many memories contain each term (a word, or two adjacent words joined by a space,
+        as `memory.lexical.terms` splits text); terms no memory contains are absent.
+
+        Words come from the FTS5 index's vocabulary in one lookup. A pair is a phrase query on
+        the same index, asked only when both its words occur at all.
+        """
+        asked = sorted(set(terms))
+        single = [t for t in asked if " " not in t]
         found: dict[str, int] = {}
-        for chunk in _chunks(asked, 500):
+        for chunk in _chunks(single, 500):
             marks = ",".join("?" * len(chunk))
             found.update(
                 self.db.execute(
                     f"SELECT term, doc FROM memories_fts_terms WHERE term IN ({marks})", chunk
                 )
             )
+        for pair in asked:
+            both = pair.split(" ")
+            if len(both) != 2 or not all(w in found for w in both):
+                continue
+            phrase = '"' + pair.replace('"', "") + '"'
+            (count,) = self.db.execute(
+                "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (phrase,)
+            ).fetchone()
+            if count:
+                found[pair] = count
         return found
 
     def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from memory.lexical import bm25, words
+from memory.lexical import bm25, terms, words
 from memory.records import Kind, MemoryRecord, NewMemory
 from memory.retrieval import Retriever, Weights, min_max, recency, score
 
@@ -314,17 +314,38 @@ def test_word_counts_follow_adds_and_forgets(store):
 def test_bm25_matches_a_hand_computed_score():
     # idf = ln(1 + (N - n + 0.5) / (n + 0.5))
     # tf part = tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)), k1 = 1.2, b = 0.75
-    texts = ["pruned resnet resnet", "pruned squeezenet"]  # lengths 3 and 2, mean 2.5
-    scores = bm25({"resnet", "pruned"}, texts, {"resnet": 1, "pruned": 10}, total=10)
+    # A text's length counts its words and its adjacent pairs: 3 + 2 and 2 + 1, mean 4.
+    texts = ["pruned resnet resnet", "pruned squeezenet"]
+    frequencies = {"resnet": 1, "pruned": 10, "pruned resnet": 1}
+    scores = bm25({"resnet", "pruned", "pruned resnet"}, texts, frequencies, total=10)
     idf_resnet, idf_pruned = math.log(1 + 9.5 / 1.5), math.log(1 + 0.5 / 10.5)
 
     def part(tf, length):
-        return tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / 2.5))
+        return tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / 4))
 
-    expected = [idf_resnet * part(2, 3) + idf_pruned * part(1, 3), idf_pruned * part(1, 2)]
+    expected = [
+        idf_resnet * part(2, 5) + idf_pruned * part(1, 5) + idf_resnet * part(1, 5),
+        idf_pruned * part(1, 3),
+    ]
     assert scores == pytest.approx(expected)
     assert bm25({"absent"}, texts, {}, total=10).tolist() == [0.0, 0.0]
     assert words("Café SmolLM2-135M, rank_8!") == ["cafe", "smollm2", "135m", "rank", "8"]
+
+
+def test_word_pairs_are_terms_with_their_own_counts(store):
+    assert terms("SAE on layer 2") == ["sae", "on", "layer", "2", "sae on", "on layer", "layer 2"]
+    store.add_many(
+        [
+            NewMemory(t, Kind.TOOL_RESULT, created=0.0)
+            for t in ["SAE on layer 2: loss 0.05", "SAE on layer 12, 2 runs", "layer 2 probe"]
+        ]
+    )
+    counts = store.document_frequencies(terms("layer 2 sae"))
+    assert counts == {"layer": 3, "2": 3, "sae": 2, "layer 2": 2}
+    asked = set(terms("SAE on layer 2"))
+    texts = ["SAE on layer 12, 2 runs", "SAE on layer 2: loss 0.05"]
+    scores = bm25(asked, texts, store.document_frequencies(asked), store.count())
+    assert scores[1] > scores[0]  # the same words, but only one says "layer 2"
 
 
 def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
