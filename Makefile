@@ -39,7 +39,7 @@ lint: install
 bench: install
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_quality
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.retrieval_speed
-	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.agent_overhead
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks.agent_overhead  # the agent's own thread setting
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.tool_choice
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.espp
 	HF_HUB_OFFLINE=1 PONDER_THREADS=1 $(BIN)/python -m benchmarks.attention
