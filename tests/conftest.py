@@ -35,16 +35,21 @@ def ponder_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def _module_home_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("module-home")
+def module_home_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A PONDER_HOME for one module, set while the module's module-scoped fixtures build in it
+    (a tiny model trained once, say). Tests that need it again ask for `module_home`."""
+    home = tmp_path_factory.mktemp("module-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PONDER_HOME", str(home))
+        yield home
 
 
 @pytest.fixture
-def module_home(_module_home_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def module_home(module_home_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """One PONDER_HOME shared by the tests of a module that ask for it, so that what a tool
     trains and caches there (a tiny model, say) is built once per module, not per test."""
-    monkeypatch.setenv("PONDER_HOME", str(_module_home_dir))
-    return _module_home_dir
+    monkeypatch.setenv("PONDER_HOME", str(module_home_dir))
+    return module_home_dir
 
 
 @pytest.fixture(scope="session")

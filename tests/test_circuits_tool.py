@@ -13,25 +13,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    import os
-
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("PONDER_HOME")
-    os.environ["PONDER_HOME"] = str(home)
+def trained(module_home_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("circuits")
-    result = call("circuits.train_sae", {"steps": 200}, artifact_dir=out)
-    yield result, home
-    if old is None:
-        os.environ.pop("PONDER_HOME", None)
-    else:
-        os.environ["PONDER_HOME"] = old
+    return call("circuits.train_sae", {"steps": 200}, artifact_dir=out), module_home_dir
 
 
 @pytest.fixture
-def home(trained, monkeypatch):
-    monkeypatch.setenv("PONDER_HOME", str(trained[1]))
-    return trained[1]
+def home(trained, module_home):
+    return module_home
 
 
 def test_train_sae_reports_quality_per_layer(trained):

@@ -39,28 +39,19 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(module_home_dir):
     """The tiny biography LM, its resid_0 SAE and biography rows (trained once per module)."""
-    import os
-
     from methods.circuits.biographies import biographies
     from methods.circuits.tiny import bios_tokenizer
     from tools.circuits import _shift_model
     from tools.registry import ToolContext
 
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("PONDER_HOME")
-    os.environ["PONDER_HOME"] = str(home)
     torch.set_num_threads(1)
-    m = _shift_model("tiny", 1, ToolContext(artifact_dir=home))
+    m = _shift_model("tiny", 1, ToolContext(artifact_dir=module_home_dir))
     tok = bios_tokenizer()
     texts = [b.text for p in (0, 1) for g in (0, 1) for b in biographies(60, p, g, 9)]
     rows = token_rows(texts, tok.encode, 40)
-    yield m.model, m.saes, tok, rows
-    if old is None:
-        os.environ.pop("PONDER_HOME", None)
-    else:
-        os.environ["PONDER_HOME"] = old
+    return m.model, m.saes, tok, rows
 
 
 def test_repeats_trigram_marks_a_trigram_seen_earlier_only():
