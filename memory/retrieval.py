@@ -27,7 +27,11 @@ words and adjacent word pairs (`lexical_weight`; BM25 of the 100 nearest memorie
 from an SQLite FTS5 index), because MiniLM misses the exact names a research question turns on:
 on the same benchmark words raised the full score's single-evidence Recall@10 from 0.91 to 0.95
 at 2k memories and from 0.80 to 0.87 at 10k, and word pairs ("layer 2", "rank 16") from 0.87 to
-0.91 at 10k.
+0.91 at 10k. The fixed pool has a known cost: where many memories are about equally relevant
+("what did the most recent probe on Llama-3-8B find?", over dozens of such probes), the pool of
+30 often leaves out the newest, which recency would have put first (the benchmark's latest-run
+questions: Recall@10 0.66 at 2k memories, 0.16 at 10k). Wider pools and relevance margins traded
+that against single-evidence recall, one for one, so the default stays.
 
 Superseded memories. A memory can name older ones it replaces (the agent links a successful
 re-run of a tool call with the same arguments to the earlier results of that call). A replaced
