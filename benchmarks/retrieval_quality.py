@@ -246,17 +246,20 @@ def targets(results: list[dict[str, Any]]) -> list[Target]:
                 0.9,
             )
         )
-        best_ablation = max(ABLATIONS, key=lambda n: w[n]["mixed"]["ndcg_at_10"])
-        margin = full["mixed"]["ndcg_at_10"] - w[best_ablation]["mixed"]["ndcg_at_10"]
-        checks.append(
-            Target(
-                f"{size}: full score nDCG@10 on the mixed set minus the best ablation's "
-                f"({best_ablation})",
-                margin,
-                "> 0",
-                margin > 0,
+        # The sentence reads as Recall@10; nDCG@10 also asks that the answer rank high
+        # within the ten, which is where recency costs the full score. Both are checked.
+        for metric, label in (("recall_at_10", "Recall@10"), ("ndcg_at_10", "nDCG@10")):
+            best_ablation = max(ABLATIONS, key=lambda n: w[n]["mixed"][metric])
+            margin = full["mixed"][metric] - w[best_ablation]["mixed"][metric]
+            checks.append(
+                Target(
+                    f"{size}: full score {label} on the mixed set minus the best ablation's "
+                    f"({best_ablation})",
+                    margin,
+                    "> 0",
+                    margin > 0,
+                )
             )
-        )
         checks.append(
             at_least(f"{size}: full score newest-over-stale", full["newest_over_stale"], 0.95)
         )
