@@ -43,11 +43,11 @@ def tiny(module_home_dir):
     """The tiny biography LM, its resid_0 SAE and biography rows (trained once per module)."""
     from methods.circuits.biographies import biographies
     from methods.circuits.tiny import bios_tokenizer
-    from tools.circuits import _shift_model
+    from tools.circuit_shift import shift_model
     from tools.registry import ToolContext
 
     torch.set_num_threads(1)
-    m = _shift_model("tiny", 1, ToolContext(artifact_dir=module_home_dir))
+    m = shift_model("tiny", 1, ToolContext(artifact_dir=module_home_dir))
     tok = bios_tokenizer()
     texts = [b.text for p in (0, 1) for g in (0, 1) for b in biographies(60, p, g, 9)]
     rows = token_rows(texts, tok.encode, 40)

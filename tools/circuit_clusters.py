@@ -74,10 +74,10 @@ def _model(args: ClusterArgs, ctx: ToolContext) -> tuple[Any, dict, Any, Any, li
     if args.model == "tiny":
         from methods.circuits.biographies import biographies
         from methods.circuits.tiny import bios_tokenizer
-        from tools.circuits import _shift_model
+        from tools.circuit_shift import shift_model
 
         # The SHIFT tool's tiny biography LM and its SAE, trained and cached on first use.
-        m = _shift_model("tiny", 1, ctx)
+        m = shift_model("tiny", 1, ctx)
         tok = bios_tokenizer()
         if texts is None:
             texts = [b.text for p in (0, 1) for g in (0, 1) for b in biographies(150, p, g, 9)]
