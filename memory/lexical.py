@@ -42,7 +42,16 @@ def words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """The words of `text`, then each pair of adjacent words joined by a space."""
     found = words(text)
-    return found + [f"{a} {b}" for a, b in pairwise(found)]
+    return found + _pairs(found)
+
+
+def word_pairs(text: str) -> list[str]:
+    """Each pair of adjacent words of `text`, joined by a space."""
+    return _pairs(words(text))
+
+
+def _pairs(found: list[str]) -> list[str]:
+    return [f"{a} {b}" for a, b in pairwise(found)]
 
 
 def bm25(

@@ -342,13 +342,17 @@ def test_word_pairs_are_terms_with_their_own_counts(store):
     )
     counts = store.document_frequencies(terms("layer 2 sae"))
     assert counts == {"layer": 3, "2": 3, "sae": 2, "layer 2": 2}
+    added = store.add_many([NewMemory("layer 2 again, layer 2", Kind.OBSERVATION, created=0.0)])
+    assert store.document_frequencies(["layer 2"]) == {"layer 2": 3}  # memories, not mentions
+    store.forget(added[0].id)
+    assert store.document_frequencies(["layer 2", "layer 12"]) == {"layer 2": 2, "layer 12": 1}
     asked = set(terms("SAE on layer 2"))
     texts = ["SAE on layer 12, 2 runs", "SAE on layer 2: loss 0.05"]
     scores = bm25(asked, texts, store.document_frequencies(asked), store.count())
     assert scores[1] > scores[0]  # the same words, but only one says "layer 2"
 
 
-def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
+def test_an_older_store_gets_its_words_and_word_pairs_indexed_for_lexical_search(tmp_path):
     import sqlite3
 
     from memory.store import MIGRATIONS, MemoryStore, _migrate
@@ -356,7 +360,11 @@ def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
     root = tmp_path / "old"
     root.mkdir()
     db = sqlite3.connect(root / "memories.sqlite3", isolation_level=None)
-    old = [m for m in MIGRATIONS if m.__name__ != "_m004_full_text_index"]
+    old = [
+        m
+        for m in MIGRATIONS
+        if m.__name__ not in ("_m004_full_text_index", "_m006_word_pair_counts")
+    ]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("memory.store.MIGRATIONS", old)
         _migrate(db)
@@ -368,7 +376,11 @@ def test_an_older_store_gets_its_memories_indexed_for_lexical_search(tmp_path):
     )
     db.close()
     store = MemoryStore(root, embedder=None)
-    assert store.document_frequencies(["squeezenet", "layer"]) == {"squeezenet": 1, "layer": 1}
+    assert store.document_frequencies(["squeezenet", "layer", "layer 3"]) == {
+        "squeezenet": 1,
+        "layer": 1,
+        "layer 3": 1,
+    }
     store.close()
 
 
