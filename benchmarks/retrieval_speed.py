@@ -1,4 +1,13 @@
-"""Retrieval latency (p50/p95) at 1k-100k memories, and candidate-union agreement with exact.
+"""Retrieval latency (p50/p95) at 1k-100k memories, and agreement of fast retrieval with exact.
+
+Two ways to retrieve are timed, each against its own exact scoring (every memory scored):
+- "pool", the agent's default: the paper's score over the 30 memories most relevant to the
+  query (cosine plus BM25), whose candidates come from chroma's vector index;
+- "union", the paper's score over the whole stream (`relevance_pool = 0`): the union of the
+  nearest memories and the most recent-and-important, scored with global bounds. The issue's
+  targets are this method's (p95 <= 50 ms at 100k, top-10 agreement >= 0.95).
+The pool's agreement with exact depends on the vector index's recall of the 100 nearest
+memories, which varies from one index build to the next (0.93-1.00 at 100k over six runs).
 
     python -m benchmarks.retrieval_speed [--sizes 1000 10000 100000] [--quick] [--out DIR]
 
@@ -160,79 +169,92 @@ def agreement(exact: list[list[str]], union: list[list[str]]) -> float:
     return float(np.mean(shares))
 
 
+METHODS = {"pool": {}, "union": {"relevance_pool": None}}  # name: Retriever settings
+
+
 def bench_size(size: int, n_queries: int, n_exact: int, warmup: int) -> dict[str, Any]:
     rng = np.random.default_rng(SEED + size)
     stream = synthetic_stream(size, rng)
     asked = queries(stream, warmup + n_queries, rng)
+    measured = asked[warmup:]
     now = stream.end + 3600.0
+    row: dict[str, Any] = {"size": size, "queries": len(measured), "exact_queries": n_exact}
     with tempfile.TemporaryDirectory(prefix="ponder-bench-") as tmp:
         # No embedder: every vector is supplied, and queries are vectors too.
         store = MemoryStore(Path(tmp), embedder=None)  # type: ignore[arg-type]
         try:
-            insert_s = fill(store, stream)
-            retriever = Retriever(store)
-            timed(retriever, asked[:warmup], now, exact=False)  # warm caches
-            timed(retriever, asked[:1], now, exact=True)
-            measured = asked[warmup:]
-            union_s, union_ids = timed(retriever, measured, now, exact=False)
-            _progress(f"  exact scoring of {n_exact} queries at {size} memories...")
-            exact_s, exact_ids = timed(retriever, measured[:n_exact], now, exact=True)
+            row["insert_s"] = fill(store, stream)
+            for name, settings in METHODS.items():
+                retriever = Retriever(store, **settings)
+                timed(retriever, asked[:warmup], now, exact=False)  # warm caches
+                timed(retriever, asked[:1], now, exact=True)
+                fast_s, fast_ids = timed(retriever, measured, now, exact=False)
+                _progress(f"  {name}: exact scoring of {n_exact} queries at {size} memories...")
+                exact_s, exact_ids = timed(retriever, measured[:n_exact], now, exact=True)
+                row[name] = {
+                    "p50_ms": percentile_ms(fast_s, 50),
+                    "p95_ms": percentile_ms(fast_s, 95),
+                    "exact_p50_ms": percentile_ms(exact_s, 50),
+                    "exact_p95_ms": percentile_ms(exact_s, 95),
+                    "agreement_at_10": agreement(exact_ids, fast_ids[:n_exact]),
+                }
+            row["union"]["candidates_per_list"] = Retriever(store).depth(size)
             _progress(f"  done at {size} memories", done=True)
         finally:
             store.close()
-        cold_s = first_query_cold(Path(tmp), measured[:1], now)
-    return {
-        "size": size,
-        "insert_s": insert_s,
-        "queries": len(measured),
-        "exact_queries": len(exact_s),
-        "union_p50_ms": percentile_ms(union_s, 50),
-        "union_p95_ms": percentile_ms(union_s, 95),
-        "exact_p50_ms": percentile_ms(exact_s, 50),
-        "exact_p95_ms": percentile_ms(exact_s, 95),
-        "union_cold_ms": cold_s * 1000.0,
-        "agreement_at_10": agreement(exact_ids, union_ids[:n_exact]),
-        "candidates_per_list": retriever.depth(size),
-    }
+        for name, settings in METHODS.items():
+            row[name]["cold_ms"] = first_query_cold(Path(tmp), measured[:1], now, settings)
+    return row
 
 
-def first_query_cold(root: Path, query: Queries, now: float) -> float:
-    """One candidate-union query on a reopened store, whose vector cache starts empty."""
+def first_query_cold(root: Path, query: Queries, now: float, settings: dict[str, Any]) -> float:
+    """Milliseconds of one query on a reopened store, whose vector cache starts empty."""
     store = MemoryStore(root, embedder=None)  # type: ignore[arg-type]
     try:
         # Opening the database and the vector index is not retrieval's cost.
         store.count()
         store.nearest(query.vectors[0], 1)
-        seconds, _ = timed(Retriever(store), query, now, exact=False)
+        seconds, _ = timed(Retriever(store, **settings), query, now, exact=False)
     finally:
         store.close()
-    return seconds[0]
+    return seconds[0] * 1000.0
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = (
-        f"{'memories':>9} {'insert s':>9} {'per list':>9} {'union p50':>10} {'union p95':>10} "
-        f"{'cold 1st':>9} {'exact p50':>10} {'exact p95':>10} {'agree@10':>9}"
+        f"{'memories':>9} {'method':>7} {'insert s':>9} {'p50':>8} {'p95':>8} {'cold 1st':>9} "
+        f"{'exact p50':>10} {'exact p95':>10} {'agree@10':>9}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(
-            f"{r['size']:>9} {r['insert_s']:>9.1f} {r['candidates_per_list']:>9} "
-            f"{r['union_p50_ms']:>8.1f}ms {r['union_p95_ms']:>8.1f}ms {r['union_cold_ms']:>7.1f}ms "
-            f"{r['exact_p50_ms']:>8.1f}ms {r['exact_p95_ms']:>8.1f}ms {r['agreement_at_10']:>9.3f}"
-        )
+        for name in METHODS:
+            m = r[name]
+            print(
+                f"{r['size']:>9} {name:>7} {r['insert_s']:>9.1f} {m['p50_ms']:>6.1f}ms "
+                f"{m['p95_ms']:>6.1f}ms {m['cold_ms']:>7.1f}ms {m['exact_p50_ms']:>8.1f}ms "
+                f"{m['exact_p95_ms']:>8.1f}ms {m['agreement_at_10']:>9.3f}"
+            )
 
 
 def targets(rows: list[dict[str, Any]]) -> list[Target]:
     largest = max(rows, key=lambda r: r["size"])
-    worst = min(rows, key=lambda r: r["agreement_at_10"])
+    worst = min(rows, key=lambda r: r["union"]["agreement_at_10"])
     return [
         at_most(
-            f"candidate-union p95 at {largest['size']} memories (ms)", largest["union_p95_ms"], 50
+            f"candidate-union p95 at {largest['size']} memories (ms)",
+            largest["union"]["p95_ms"],
+            50,
         ),
         at_least(
-            f"top-10 agreement with exact (worst: {worst['size']})", worst["agreement_at_10"], 0.95
+            f"candidate-union top-10 agreement with exact (worst: {worst['size']})",
+            worst["union"]["agreement_at_10"],
+            0.95,
+        ),
+        at_most(
+            f"default (relevance pool) p95 at {largest['size']} memories (ms)",
+            largest["pool"]["p95_ms"],
+            50,
         ),
     ]
 
@@ -240,7 +262,7 @@ def targets(rows: list[dict[str, Any]]) -> list[Target]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
-    parser.add_argument("--queries", type=int, default=100, help="timed candidate-union queries")
+    parser.add_argument("--queries", type=int, default=100, help="timed queries per method")
     parser.add_argument("--exact-queries", type=int, default=20, help="of those, also run exactly")
     parser.add_argument("--quick", action="store_true", help="1000 memories, 20 queries")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON result")

@@ -58,8 +58,8 @@ either: recency's and importance's come from index seeks (`MemoryStore.ranges`),
 maximum is the nearest memory's and its minimum that of the memory nearest the negated query
 (the least similar one). A candidate's score is therefore the score exact retrieval gives it,
 and the two disagree only about memories in neither list. On `benchmarks/retrieval_speed.py`'s
-clustered synthetic stream its top 10 shared 0.97 of the exact top 10 at 10k memories and 0.99
-at 100k, at a p95 of about 10 and 13 ms (vector query, one CPU core); a union of three fixed lists
+clustered synthetic stream its top 10 shared 0.97-0.98 of the exact top 10 at 10k and 100k
+memories, at a p95 of about 7 and 19 ms (vector query, one CPU core); a union of three fixed lists
 of 100 normalised over the candidates only had shared 0.885 and 0.385.
 """
 
