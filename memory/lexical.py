@@ -10,11 +10,12 @@ though both share the words "layer" or "features" and a number that is everywher
 single-evidence Recall@10 from 0.87 to 0.91 (the classic phrase term of sequential-dependence
 retrieval models, as a plain BM25 term).
 
-Document frequencies are the whole stream's, counted by the store's SQLite FTS5 index, so a
-word that many memories share weighs little. Term frequencies and the mean length come from the
-texts being scored (the candidates retrieval re-ranks), so the cost grows with the number of
-candidates, not with the number of memories that share a word: BM25 from FTS5 itself reads
-every matching memory, tens of milliseconds per query at 100k.
+Document frequencies are the whole stream's, counted by the store (words by its SQLite FTS5
+index, pairs in its `word_pairs` table), so a term that many memories share weighs little. Term
+frequencies and the mean length come from the texts being scored (the candidates retrieval
+re-ranks), so the cost grows with the number of candidates, not with the number of memories
+that share a word: BM25 from FTS5 itself reads every matching memory, tens of milliseconds per
+query at 100k.
 """
 
 from __future__ import annotations

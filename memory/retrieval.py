@@ -23,8 +23,8 @@ each min-max normalised over that pool: relevance decides what is about the ques
 importance order it (the newest version of a fact first, a finding above its own bookkeeping).
 Below `exact_below` memories the pool is found by scoring every vector, above it by chroma's
 vector index. The relevance that picks and ranks the pool mixes cosine with BM25 overlap of
-words and adjacent word pairs (`lexical_weight`; BM25 of the 100 nearest memories, with counts
-from an SQLite FTS5 index), because MiniLM misses the exact names a research question turns on:
+words and adjacent word pairs (`lexical_weight`; BM25 of the 100 nearest memories, with the
+stream's counts from SQLite), because MiniLM misses the exact names a research question turns on:
 on the same benchmark words raised the full score's single-evidence Recall@10 from 0.91 to 0.95
 at 2k memories and from 0.80 to 0.87 at 10k, and word pairs ("layer 2", "rank 16") from 0.87 to
 0.91 at 10k. The fixed pool has a known cost: where many memories are about equally relevant

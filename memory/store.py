@@ -510,19 +510,18 @@ class MemoryStore:
         one indexed lookup per term.
         """
         asked = sorted(set(terms))
+        words = [t for t in asked if " " not in t]
+        pairs = [t for t in asked if " " in t]
+        found = self._counts("SELECT term, doc FROM memories_fts_terms WHERE term IN", words)
+        found.update(self._counts("SELECT pair, docs FROM word_pairs WHERE pair IN", pairs))
+        return found
+
+    def _counts(self, select: str, keys: list[str]) -> dict[str, int]:
+        """`select` ("SELECT key, count FROM table WHERE key IN") for the keys, in chunks."""
         found: dict[str, int] = {}
-        for table, column, count in (
-            ("memories_fts_terms", "term", "doc"),
-            ("word_pairs", "pair", "docs"),
-        ):
-            wanted = [t for t in asked if (" " in t) == (table == "word_pairs")]
-            for chunk in _chunks(wanted, 500):
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    self.db.execute(
-                        f"SELECT {column}, {count} FROM {table} WHERE {column} IN ({marks})", chunk
-                    )
-                )
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"{select} ({marks})", chunk))
         return found
 
     def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:
