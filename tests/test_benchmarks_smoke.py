@@ -37,8 +37,10 @@ def test_retrieval_quality_quick(tmp_path):
     assert row["size"] == 300
     assert set(row["weightings"]) == set(retrieval_quality.WEIGHTINGS)
     for metrics in row["weightings"].values():
-        for name in ("single", "update", "mixed"):
+        for name in ("single", "update", "latest", "mixed"):
             assert set(metrics[name]) == {"questions", "recall_at_10", "ndcg_at_10"}
         assert "newest_over_stale" in metrics
         assert set(metrics["single_recall_by_age"]) == {"< 1 day", "1-7 days", "> 7 days"}
-    assert len(result["targets"]) == 3
+    assert row["questions"]["latest"] > 0
+    # single-evidence recall, the mixed set by Recall@10 and by nDCG@10, newest over stale
+    assert len(result["targets"]) == 4
