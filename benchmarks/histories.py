@@ -563,7 +563,8 @@ def reflection(done: list[Experiment], at: float, d: Draw) -> Draft:
 
 
 def generate(n_memories: int, n_single: int, n_update: int, seed: int) -> History:
-    """A history of exactly n_memories memories, and up to the requested questions."""
+    """A history of exactly n_memories memories, and up to the requested questions (as many
+    latest-run questions as knowledge-update ones)."""
     d = Draw(np.random.default_rng(seed))
     plan = sessions(d)
     lengths = np.array([s.end - s.start for s in plan])
