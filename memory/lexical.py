@@ -10,12 +10,11 @@ though both share the words "layer" or "features" and a number that is everywher
 single-evidence Recall@10 from 0.87 to 0.91 (the classic phrase term of sequential-dependence
 retrieval models, as a plain BM25 term).
 
-Document frequencies are the whole stream's, counted by the store (words by its SQLite FTS5
-index, pairs in its `word_pairs` table), so a term that many memories share weighs little. Term
-frequencies and the mean length come from the texts being scored (the candidates retrieval
-re-ranks), so the cost grows with the number of candidates, not with the number of memories
-that share a word: BM25 from FTS5 itself reads every matching memory, tens of milliseconds per
-query at 100k.
+Document frequencies are the whole stream's, kept by the store in a table of counts, so a term
+that many memories share weighs little. Term frequencies and the mean length come from the texts
+being scored (the candidates retrieval re-ranks), so the cost grows with the number of
+candidates, not with the number of memories that share a term: a full-text index's own BM25
+reads every matching memory, tens of milliseconds per query at 100k.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> list[str]:
-    """Lowercase runs of letters and digits, accents removed: FTS5's unicode61 tokenizer."""
+    """Lowercase runs of letters and digits, accents removed (as SQLite FTS5's unicode61 splits)."""
     folded = unicodedata.normalize("NFKD", text.lower())
     return _WORD.findall("".join(c for c in folded if not unicodedata.combining(c)))
 
@@ -43,16 +42,7 @@ def words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """The words of `text`, then each pair of adjacent words joined by a space."""
     found = words(text)
-    return found + _pairs(found)
-
-
-def word_pairs(text: str) -> list[str]:
-    """Each pair of adjacent words of `text`, joined by a space."""
-    return _pairs(words(text))
-
-
-def _pairs(found: list[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in pairwise(found)]
+    return found + [f"{a} {b}" for a, b in pairwise(found)]
 
 
 def bm25(

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from memory.embeddings import Embedder
-from memory.lexical import word_pairs
+from memory.lexical import terms
 from memory.records import Kind, MemoryRecord, NewMemory
 
 COLLECTION = "memories"
@@ -108,7 +108,8 @@ def _m003_importance_recency_index(db: sqlite3.Connection) -> None:
 def _m004_full_text_index(db: sqlite3.Connection) -> None:
     # Lexical relevance (BM25) for retrieval: an FTS5 index over the text, keyed by seq and
     # kept in step with the table by triggers ('rebuild' indexes what an older store holds);
-    # retrieval reads its vocabulary's document frequencies (memories_fts_terms).
+    # retrieval reads its vocabulary's document frequencies (memories_fts_terms). Migration 6
+    # replaces it with a table of counts.
     db.execute(
         "CREATE VIRTUAL TABLE memories_fts USING fts5("
         "text, content='memories', content_rowid='seq')"
@@ -136,27 +137,32 @@ def _m005_supersession(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX memories_call ON memories (json_extract(meta, '$.call'))")
 
 
-def _m006_word_pair_counts(db: sqlite3.Connection) -> None:
-    # Lexical relevance also scores pairs of adjacent words ("layer 2"). How many memories hold
-    # each pair is kept here as memories are added and forgotten: asking FTS5 with a phrase
-    # query reads every memory that has both words, ~10 ms per common pair at 100k memories.
+def _m006_term_counts(db: sqlite3.Connection) -> None:
+    # Lexical relevance needs, for each word and each pair of adjacent words, how many memories
+    # hold it. A table of counts, kept in step as memories are added and forgotten, answers that
+    # with one index seek per term. It replaces migration 4's FTS5 index: its vocabulary reads
+    # every posting of a word (about 2.5 ms at 100k memories for a word most memories share, and
+    # an agent's query holds dozens), and it can count a pair only by a phrase query (~10 ms).
     db.execute(
-        "CREATE TABLE word_pairs (pair TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID"
+        "CREATE TABLE term_counts (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID"
     )
-    texts = (text for (text,) in db.execute("SELECT text FROM memories"))
-    _count_word_pairs(db, texts, +1)
+    _count_terms(db, [text for (text,) in db.execute("SELECT text FROM memories")], +1)
+    for trigger in ("memories_fts_add", "memories_fts_remove", "memories_fts_change"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("DROP TABLE IF EXISTS memories_fts_terms")
+    db.execute("DROP TABLE IF EXISTS memories_fts")
 
 
-def _count_word_pairs(db: sqlite3.Connection, texts: Iterable[str], step: int) -> None:
-    """Add (step +1) or remove (-1) texts' adjacent word pairs to/from `word_pairs`."""
-    counts = Counter(pair for text in texts for pair in set(word_pairs(text)))
+def _count_terms(db: sqlite3.Connection, texts: Iterable[str], step: int) -> None:
+    """Add (step +1) or remove (-1) the texts' terms (`memory.lexical.terms`) to `term_counts`."""
+    counts = Counter(term for text in texts for term in set(terms(text)))
     db.executemany(
-        "INSERT INTO word_pairs (pair, docs) VALUES (?, ?)"
-        " ON CONFLICT (pair) DO UPDATE SET docs = docs + excluded.docs",
-        [(pair, step * n) for pair, n in counts.items()],
+        "INSERT INTO term_counts (term, docs) VALUES (?, ?)"
+        " ON CONFLICT (term) DO UPDATE SET docs = docs + excluded.docs",
+        [(term, step * n) for term, n in counts.items()],
     )
     if step < 0:
-        db.execute("DELETE FROM word_pairs WHERE docs <= 0")
+        db.execute("DELETE FROM term_counts WHERE docs <= 0")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -165,7 +171,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m003_importance_recency_index,
     _m004_full_text_index,
     _m005_supersession,
-    _m006_word_pair_counts,
+    _m006_term_counts,
 ]
 
 
@@ -313,7 +319,7 @@ class MemoryStore:
                     "UPDATE memories SET superseded = 1, superseded_by = ? WHERE id = ?",
                     [(memory_id, old) for old in m.supersedes],
                 )
-            _count_word_pairs(db, (m.text for _, m in fresh), +1)
+            _count_terms(db, (m.text for _, m in fresh), +1)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -357,7 +363,7 @@ class MemoryStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
-                _count_word_pairs(db, [record.text], -1)
+                _count_terms(db, [record.text], -1)
                 # What the forgotten memory had replaced is current again (same transaction).
                 db.execute(
                     "UPDATE memories SET superseded = 0, superseded_by = NULL"
@@ -504,24 +510,16 @@ class MemoryStore:
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         """How many memories contain each term (a word, or two adjacent words joined by a space,
-        as `memory.lexical.terms` splits text); terms no memory contains are absent.
-
-        Words come from the FTS5 index's vocabulary, pairs from the counts kept in `word_pairs`:
-        one indexed lookup per term.
-        """
-        asked = sorted(set(terms))
-        words = [t for t in asked if " " not in t]
-        pairs = [t for t in asked if " " in t]
-        found = self._counts("SELECT term, doc FROM memories_fts_terms WHERE term IN", words)
-        found.update(self._counts("SELECT pair, docs FROM word_pairs WHERE pair IN", pairs))
-        return found
-
-    def _counts(self, select: str, keys: list[str]) -> dict[str, int]:
-        """`select` ("SELECT key, count FROM table WHERE key IN") for the keys, in chunks."""
+        as `memory.lexical.terms` splits text); terms no memory contains are absent. One index
+        seek per term in `term_counts`."""
         found: dict[str, int] = {}
-        for chunk in _chunks(keys, 500):
+        for chunk in _chunks(sorted(set(terms)), 500):
             marks = ",".join("?" * len(chunk))
-            found.update(self.db.execute(f"{select} ({marks})", chunk))
+            found.update(
+                self.db.execute(
+                    f"SELECT term, docs FROM term_counts WHERE term IN ({marks})", chunk
+                )
+            )
         return found
 
     def texts(self, memory_ids: Sequence[str]) -> dict[str, str]:

@@ -279,7 +279,7 @@ def test_relevance_pool_must_be_positive(store):
         Retriever(store, relevance_pool=0)
 
 
-# --- lexical relevance (BM25 from SQLite FTS5) ------------------------------------------------
+# --- lexical relevance (BM25 with the stream's term counts) ------------------------------------
 
 RUNS = [
     "DCQ on GSM8K with Llama-3-8B: contamination estimate 0.31",
@@ -352,7 +352,7 @@ def test_word_pairs_are_terms_with_their_own_counts(store):
     assert scores[1] > scores[0]  # the same words, but only one says "layer 2"
 
 
-def test_an_older_store_gets_its_words_and_word_pairs_indexed_for_lexical_search(tmp_path):
+def test_an_older_store_gets_term_counts_and_loses_its_full_text_index(tmp_path):
     import sqlite3
 
     from memory.store import MIGRATIONS, MemoryStore, _migrate
@@ -360,11 +360,7 @@ def test_an_older_store_gets_its_words_and_word_pairs_indexed_for_lexical_search
     root = tmp_path / "old"
     root.mkdir()
     db = sqlite3.connect(root / "memories.sqlite3", isolation_level=None)
-    old = [
-        m
-        for m in MIGRATIONS
-        if m.__name__ not in ("_m004_full_text_index", "_m006_word_pair_counts")
-    ]
+    old = [m for m in MIGRATIONS if m.__name__ != "_m006_term_counts"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("memory.store.MIGRATIONS", old)
         _migrate(db)
@@ -381,6 +377,12 @@ def test_an_older_store_gets_its_words_and_word_pairs_indexed_for_lexical_search
         "layer": 1,
         "layer 3": 1,
     }
+    leftovers = store.db.execute(
+        "SELECT name FROM sqlite_master WHERE name LIKE 'memories_fts%'"
+    ).fetchall()
+    assert leftovers == []
+    store.forget("a2")  # no trigger of the dropped index fires
+    assert store.document_frequencies(["layer", "read"]) == {"read": 1}
     store.close()
 
 

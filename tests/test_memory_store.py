@@ -84,7 +84,7 @@ def test_migrations_are_recorded_and_run_once(store, tmp_path, embedder):
         "_m003_importance_recency_index",
         "_m004_full_text_index",
         "_m005_supersession",
-        "_m006_word_pair_counts",
+        "_m006_term_counts",
     ]
     assert MemoryStore(tmp_path / "memory", embedder).count() == 1
 
