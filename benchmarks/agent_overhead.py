@@ -18,8 +18,9 @@ run's median steady step.
 
 Where the time goes (cProfile, 10k memories, one thread): each step stores its action and result
 in one batch, and that batch costs one MiniLM call for two texts (~30 ms); retrieval for the next
-step (vector query, BM25 with word-pair counts, scoring) ~11 ms; chroma's durable upsert 7-30 ms,
-depending on how fast the disk syncs at that moment, which is most of the run-to-run swing.
+step (vector query, BM25, scoring) a few ms (p95 5.6 ms at 10k in benchmarks/retrieval_speed.py);
+chroma's durable upsert 7-30 ms, depending on how fast the disk syncs at that moment, which is
+most of the run-to-run swing.
 """
 
 from __future__ import annotations

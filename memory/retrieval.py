@@ -59,7 +59,7 @@ maximum is the nearest memory's and its minimum that of the memory nearest the n
 (the least similar one). A candidate's score is therefore the score exact retrieval gives it,
 and the two disagree only about memories in neither list. On `benchmarks/retrieval_speed.py`'s
 clustered synthetic stream its top 10 shared 0.97-0.98 of the exact top 10 at 10k and 100k
-memories, at a p95 of about 7 and 19 ms (vector query, one CPU core); a union of three fixed lists
+memories, at a p95 of about 6 and 17 ms (vector query, one CPU core); a union of three fixed lists
 of 100 normalised over the candidates only had shared 0.885 and 0.385.
 """
 
