@@ -198,7 +198,7 @@ def bench_size(size: int, n_queries: int, n_exact: int, warmup: int) -> dict[str
                     "exact_p95_ms": percentile_ms(exact_s, 95),
                     "agreement_at_10": agreement(exact_ids, fast_ids[:n_exact]),
                 }
-            row["union"]["candidates_per_list"] = Retriever(store).depth(size)
+            row["union"]["candidates_per_list"] = Retriever(store, **METHODS["union"]).depth(size)
             _progress(f"  done at {size} memories", done=True)
         finally:
             store.close()

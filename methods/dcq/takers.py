@@ -70,6 +70,7 @@ class LogitQuizTaker:
         self.tokenizer = tokenizer
         self.name = name
         self.letter_ids = _letter_token_ids(tokenizer)
+        self._cache_keyword = _cache_argument(model)
         self._prefix: tuple[str, list[int], Any] | None = None
 
     def scores(self, quizzes: Sequence[Quiz], dataset: str, split: str) -> list[list[float]]:
@@ -89,7 +90,7 @@ class LogitQuizTaker:
                         cache.crop(-extra)  # back to the shared head
                     logits = self.model(
                         torch.tensor([ids[k:]]),
-                        **{_cache_argument(self.model): cache},
+                        **{self._cache_keyword: cache},
                         use_cache=True,
                     ).logits[0, -1]
                 else:
@@ -128,9 +129,7 @@ class LogitQuizTaker:
             ids = probe[: max(k - 4, 0)]
             cache = DynamicCache()
             if ids:
-                self.model(
-                    torch.tensor([ids]), **{_cache_argument(self.model): cache}, use_cache=True
-                )
+                self.model(torch.tensor([ids]), **{self._cache_keyword: cache}, use_cache=True)
             self._prefix = (key, ids, cache)
         return self._prefix[1], self._prefix[2]
 
