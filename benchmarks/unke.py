@@ -2,18 +2,20 @@
 
     python -m benchmarks.unke [--quick] [--edits 20] [--batch 1 4] [--sequential 10] [--out DIR]
 
-On one CPU thread a full run takes hours (an edit is 1-2 min, a locality pass 1 min); the
-measured runs are --edits 4 --batch 4 --sequential 4 on CPU (37 min, loaded machine) and 20
-single and batch-4 edits on a GPU (`--model DIR --gguf FILE --device cuda --no-cosine --raw
-RAW`, then `--finish RAW` here for the MiniLM scores).
+On one CPU thread a full run takes hours (a UnKE edit is 1-3 min, an FT-L edit ~1 min, a
+locality pass ~20 s). Rows can run apart and be merged: `--methods`, `--no-cosine --raw RAW`
+on each machine (`--model DIR --gguf FILE --device cuda` on one without Ponder), then
+`--finish RAW [RAW ...]` here, which adds the MiniLM scores and keeps each row's device.
 
 Edits are the shipped fictional UnKEBench-format items (31-39-token answers, a paraphrase, 3
 sub-answers each). Batch mode: each group of `--batch` edits is applied at once by UnKE (one
 shared stage 2), FT-L (block 7's MLP) and FT-all (every weight, loss on all tokens), each at
 the same 80 weight-update steps; the weights are restored between groups. Sequential mode:
 the first `--sequential` edits are applied one after another with UnKE and scored at the end.
-Locality: ROUGE-L F1 between pre- and post-edit answers to 30 unrelated prompts and next-token
-KL on 20 generic texts, per edited model. One thread; greedy decoding, 48 new tokens.
+Rows run in the order of `plan()`, the barred ones first, and each finished row is written to
+RAW at once, so a run cut off by a time limit keeps them. Locality: ROUGE-L F1 between pre- and
+post-edit answers to 30 unrelated prompts and next-token KL on 20 generic texts, per edited
+model. One thread; greedy decoding, 48 new tokens.
 """
 
 from __future__ import annotations
@@ -73,12 +75,20 @@ def _embedder() -> Any:
     return lambda texts: encoder.encode(texts, normalize_embeddings=True)
 
 
-def _apply(method: str, model: Any, tok: Any, edits: list, pres: list, config: UnkeConfig):
+def _apply(
+    args: argparse.Namespace,
+    method: str,
+    model: Any,
+    tok: Any,
+    edits: list,
+    pres: list,
+    config: UnkeConfig,
+):
     if method == "unke":
         return unke_edit(model, tok, edits, pres, config)
     if method == "ft-l":
-        return ft_l(model, tok, edits, layer=config.layer, steps=config.block_steps)
-    return ft_all(model, tok, edits, steps=config.block_steps)
+        return ft_l(model, tok, edits, config.layer, config.block_steps, args.ft_l_lr)
+    return ft_all(model, tok, edits, config.block_steps, args.ft_all_lr)
 
 
 def _mean_scores(parts: list[tuple[int, dict]]) -> dict[str, float]:
@@ -98,12 +108,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--z-steps", type=int, default=UnkeConfig.z_steps)
     parser.add_argument("--z-stop-nll", type=float, default=UnkeConfig.z_stop_nll)
+    parser.add_argument("--z-max-norm", type=float, default=UnkeConfig.z_max_norm)
+    parser.add_argument("--preservation-weight", type=float, default=UnkeConfig.preservation_weight)
+    parser.add_argument("--key-weight", type=float, default=UnkeConfig.key_weight)
+    parser.add_argument("--block-lr", type=float, default=UnkeConfig.block_lr)
     parser.add_argument(
         "--block-steps",
         type=int,
         default=UnkeConfig.block_steps,
         help="UnKE stage-2 steps, and the FT-L / FT-all step budget",
     )
+    parser.add_argument("--ft-l-lr", type=float, default=5e-4, help="FT-L's AdamW lr")
+    parser.add_argument("--ft-all-lr", type=float, default=2e-5, help="FT-all's AdamW lr")
     parser.add_argument("--sequential", type=int, default=10, help="edits applied in turn")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="2 edits, 8 locality prompts")
@@ -115,11 +131,32 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--no-cosine", action="store_true", help="skip MiniLM; --finish adds it later"
     )
     parser.add_argument("--raw", type=Path, help="write the unfinished result (answers) here")
-    parser.add_argument("--finish", type=Path, help="score a --raw result with MiniLM and report")
+    parser.add_argument(
+        "--finish",
+        type=Path,
+        nargs="+",
+        help="score --raw results with MiniLM and report; several files (rows run on different "
+        "devices) are merged into one table, each row keeping its device",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.edits, args.batch, args.sequential = 2, [2], 2
     return args
+
+
+SEQUENTIAL = 0  # the batch size plan() gives the sequential row
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(method, batch size) rows in the order they run: the rows the bars read first, then
+    UnKE's other rows, so that a run cut off by a time limit keeps what matters most."""
+    rows = [(m, b) for b in args.batch for m in args.methods]
+    if args.sequential and "unke" in args.methods:
+        rows.append(("unke", SEQUENTIAL))
+    first = args.batch[0]
+    barred = [r for r in rows if r in {("unke", first), ("ft-l", first)}]
+    unke = [r for r in rows if r[0] == "unke" and r not in barred]
+    return barred + unke + [r for r in rows if r not in barred and r not in unke]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,7 +166,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     model, tok = _load(args)
     config = UnkeConfig(
-        z_steps=args.z_steps, z_stop_nll=args.z_stop_nll, block_steps=args.block_steps
+        z_steps=args.z_steps,
+        z_stop_nll=args.z_stop_nll,
+        z_max_norm=args.z_max_norm,
+        block_steps=args.block_steps,
+        block_lr=args.block_lr,
+        preservation_weight=args.preservation_weight,
+        key_weight=args.key_weight,
     )
     edits = load_edits(DATA_DIR / "edits.json")[: args.edits]
     pres = load_texts("preservation")
@@ -143,11 +186,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
     rows: dict[str, dict[str, Any]] = {}
-    for size, method in [(b, m) for b in args.batch for m in args.methods]:
+    for method, size in plan(args):
+        if size == SEQUENTIAL:
+            rows["unke@seq"] = _sequential_row(
+                model, tok, edits[: args.sequential], pres, config, ref
+            )
+            _save_partial(args, config, edits, pre, rows, started)
+            continue
         answers, para, loc_f1, loc_kl, seconds = [], [], [], [], 0.0
         for start in range(0, len(edits), size):
             group = edits[start : start + size]
-            report = _apply(method, model, tok, group, pres, config)
+            report = _apply(args, method, model, tok, group, pres, config)
             seconds += report.seconds
             post = evaluate_edits(model, tok, group, None, MAX_NEW)
             loc = locality(model, tok, ref, MAX_NEW)
@@ -172,27 +221,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds_per_edit": seconds / len(edits),
         }
         _save_partial(args, config, edits, pre, rows, started)
-    if args.sequential and "unke" in args.methods:  # after the batch rows: the longest part
-        group = edits[: args.sequential]
-        report = sequential_edit(model, tok, group, pres, config)
-        post = evaluate_edits(model, tok, group, None, MAX_NEW)
-        loc = locality(model, tok, ref, MAX_NEW)
-        report.restore()
-        rows["unke@seq"] = {
-            "edits": len(group),
-            "answers": post.answers,
-            "paraphrase_answers": post.paraphrase_answers,
-            "locality_rougeL_f1": loc.rougeL_f1,
-            "locality_kl": loc.kl,
-            "seconds_per_edit": report.seconds / len(group),
-        }
     return _raw(args, config, edits, pre, rows, started)
+
+
+def _sequential_row(
+    model: Any, tok: Any, group: list, pres: list, config: UnkeConfig, ref: Any
+) -> dict[str, Any]:
+    """Apply `group` one edit after another, score all of them at the end, then restore."""
+    report = sequential_edit(model, tok, group, pres, config)
+    post = evaluate_edits(model, tok, group, None, MAX_NEW)
+    loc = locality(model, tok, ref, MAX_NEW)
+    report.restore()
+    print(
+        f"unke sequential x{len(group)}: ROUGE-L {post.question.rougeL:.3f}, "
+        f"locality F1 {loc.rougeL_f1:.3f}, KL {loc.kl:.3f}, {report.seconds:.0f} s",
+        flush=True,
+    )
+    return {
+        "edits": len(group),
+        "answers": post.answers,
+        "paraphrase_answers": post.paraphrase_answers,
+        "locality_rougeL_f1": loc.rougeL_f1,
+        "locality_kl": loc.kl,
+        "seconds_per_edit": report.seconds / len(group),
+    }
 
 
 def _save_partial(args, config, edits, pre, rows, started) -> None:
     """Write what is done so far, so a run cut off by a time limit still leaves its rows."""
     if args.raw is not None:
-        args.raw.write_text(json.dumps(_raw(args, config, edits, pre, rows, started), indent=1))
+        raw = _raw(args, config, edits, pre, rows, started)
+        args.raw.write_text(json.dumps(raw, indent=1))
 
 
 def _raw(args, config, edits, pre, rows, started) -> dict[str, Any]:
@@ -207,6 +266,8 @@ def _raw(args, config, edits, pre, rows, started) -> dict[str, Any]:
             "torch_threads": 1,
             "locality_prompts": 8 if args.quick else 30,
             "kl_texts": 8 if args.quick else 20,
+            "ft_l_lr": args.ft_l_lr,
+            "ft_all_lr": args.ft_all_lr,
         },
         "pre": {
             "edits": len(edits),
@@ -233,14 +294,15 @@ def finish(raw: dict[str, Any], embed: Any, args: argparse.Namespace) -> dict[st
     pre = scored(raw["pre"])
     rows = {name: scored(entry) for name, entry in raw["methods"].items()}
     header = (
-        f"{'method':<16}{'BLEU':>7}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'cos':>7}{'sub':>7}"
+        f"{'method':<22}{'BLEU':>7}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'cos':>7}{'sub':>7}"
         f"{'para R-L':>10}{'loc F1':>8}{'KL':>7}{'s/edit':>8}"
     )
     print("\n" + header)
-    line = "{:<16}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>10.3f}{:>8}{:>7}{:>8}"
+    line = "{:<22}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>10.3f}{:>8}{:>7}{:>8}"
     for name, r in [("pre-edit", pre), *rows.items()]:
         q = r["question"]
         label = f"unke seq x{r['edits']}" if name == "unke@seq" else name.replace("@", " x")
+        label += f" ({r['device']})" if "device" in r else ""
         loc = [f"{r[k]:.3f}" if k in r else "-" for k in ("locality_rougeL_f1", "locality_kl")]
         secs = f"{r['seconds_per_edit']:.1f}" if "seconds_per_edit" in r else "-"
         print(
@@ -303,11 +365,30 @@ def finish(raw: dict[str, Any], embed: Any, args: argparse.Namespace) -> dict[st
     return result
 
 
+def merge_raw(raws: list[dict[str, Any]], names: list[Path]) -> dict[str, Any]:
+    """One raw result from several runs over the same edits (or the first N of them, --edits N);
+    each row keeps the device it ran on."""
+    first = raws[0]
+    merged = {**first, "methods": {}, "edit_wall_s": sum(r["edit_wall_s"] for r in raws)}
+    for raw, name in zip(raws, names, strict=True):
+        answers = raw["pre"]["answers"]
+        if answers != first["pre"]["answers"][: len(answers)]:
+            raise ValueError(
+                f"{name} was run on other edits or gives other pre-edit answers than {names[0]}; "
+                "only runs over the same edits with the same base model can be merged"
+            )
+        for row, entry in raw["methods"].items():
+            if row in merged["methods"]:
+                raise ValueError(f"row {row} is in more than one of {[str(n) for n in names]}")
+            merged["methods"][row] = {**entry, "device": raw["config"]["device"]}
+    return merged
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
     started = time.perf_counter()
     if args.finish is not None:
-        raw = json.loads(args.finish.read_text())
+        raw = merge_raw([json.loads(path.read_text()) for path in args.finish], args.finish)
     else:
         raw = run(args)
         if args.raw is not None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks import unke as unke_benchmark
 from methods.unke import (
     Edit,
+    EditTarget,
     Snapshot,
     UnkeConfig,
     bleu,
@@ -17,6 +20,7 @@ from methods.unke import (
     edit_from_dict,
     evaluate_edits,
     fictional_edits,
+    fit_block,
     ft_l,
     load_edits,
     load_texts,
@@ -24,6 +28,7 @@ from methods.unke import (
     rouge_n_recall,
     save_edits,
     score,
+    sequential_edit,
     unke_edit,
 )
 from methods.unke.model import SuffixRunner, block_io, call_block, decoder_parts, encode
@@ -199,3 +204,79 @@ def test_bad_model_inputs_are_named(smol):
         unke_edit(model, tok, SHORT[:1], ["text"], UnkeConfig(z_steps=1, block_steps=1))
     with pytest.raises(ValueError, match="Llama-style causal LM"):
         decoder_parts(torch.nn.Linear(2, 2))
+
+
+def test_stage_two_moves_the_edited_position_and_keeps_the_answer_positions(smol):
+    model, tok = smol
+    enc = encode(tok, SHORT[0].question, SHORT[0].answer)
+    ids = enc.prompt + enc.answer[:-1]
+    _, h = block_io(model, 7, ids)
+    q = enc.last_prompt
+    z = h[q] + 0.5 * h[q].norm() * torch.nn.functional.normalize(torch.randn_like(h[q]), dim=0)
+    block = [n for n, _ in model.named_parameters() if n.startswith("model.layers.7.")]
+    snapshot = Snapshot.of(model, block)
+    try:
+        before, after = fit_block(
+            model, [EditTarget(ids, q, z)], [], UnkeConfig(block_steps=40, block_lr=1e-3)
+        )
+        _, h_after = block_io(model, 7, ids)
+    finally:
+        snapshot.restore()
+    assert before == pytest.approx(float((z - h[q]).norm() / z.norm()), rel=1e-3)
+    assert after < 0.5 * before
+    answer = slice(q + 1, None)
+    drift = (h_after[answer] - h[answer]).norm(dim=-1) / h[answer].norm(dim=-1)
+    assert float(drift.mean()) < 0.1 * after + 0.05, float(drift.mean())
+    with pytest.raises(ValueError, match="position 99 is outside a"):
+        fit_block(model, [EditTarget(ids[:5], 99, z)], [], UnkeConfig(block_steps=1))
+
+
+def test_sequential_edits_keep_the_earlier_edits_answers(smol):
+    model, tok = smol
+    pres = load_texts("preservation")[:8]
+    pre = evaluate_edits(model, tok, SHORT, None, max_new_tokens=24)
+    report = sequential_edit(model, tok, SHORT, pres, UnkeConfig(z_steps=60, block_steps=80))
+    try:
+        post = evaluate_edits(model, tok, SHORT, None, max_new_tokens=24)
+    finally:
+        report.restore()
+    assert report.method == "unke-sequential" and len(report.nll_after) == 2
+    # The first edit survives the second one's stage 2, which keeps its answer.
+    after = [rouge_l(a, e.answer)[0] for a, e in zip(post.answers, SHORT, strict=True)]
+    before = [rouge_l(a, e.answer)[0] for a, e in zip(pre.answers, SHORT, strict=True)]
+    assert after[0] > before[0] + 0.1, (post.answers, before, after)
+    assert post.question.rougeL > pre.question.rougeL + 0.1, (post.answers, before, after)
+    with pytest.raises(ValueError, match=r"keep\[0\] must be an Edit"):
+        unke_edit(model, tok, SHORT[:1], [], keep=["an earlier edit"])
+
+
+def test_benchmark_runs_the_barred_rows_first():
+    args = unke_benchmark.parse(["--batch", "1", "4", "--sequential", "10"])
+    order = unke_benchmark.plan(args)
+    assert order[:2] == [("unke", 1), ("ft-l", 1)]
+    assert order[2:4] == [("unke", 4), ("unke", unke_benchmark.SEQUENTIAL)]
+    assert set(order[4:]) == {("ft-all", 1), ("ft-l", 4), ("ft-all", 4)}
+
+
+def test_benchmark_merges_runs_over_the_same_edits_and_refuses_others():
+    def raw(device, answers, rows):
+        return {
+            "config": {"device": device, "batch": [1]},
+            "pre": {"edits": len(answers), "answers": answers, "paraphrase_answers": answers},
+            "methods": {row: {"edits": len(answers)} for row in rows},
+            "edit_wall_s": 10.0,
+        }
+
+    gpu = raw("cuda", ["a", "b", "c"], ["unke@1"])
+    cpu = raw("cpu", ["a", "b"], ["ft-all@1"])  # a run over the first two edits only
+    names = [Path("gpu.json"), Path("cpu.json")]
+    merged = unke_benchmark.merge_raw([gpu, cpu], names)
+    assert {row: r["device"] for row, r in merged["methods"].items()} == {
+        "unke@1": "cuda",
+        "ft-all@1": "cpu",
+    }
+    assert merged["edit_wall_s"] == 20.0 and merged["pre"]["answers"] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="other pre-edit answers"):
+        unke_benchmark.merge_raw([gpu, raw("cpu", ["a", "x"], ["ft-l@1"])], names)
+    with pytest.raises(ValueError, match="row unke@1 is in more than one"):
+        unke_benchmark.merge_raw([gpu, raw("cpu", ["a"], ["unke@1"])], names)

@@ -43,6 +43,12 @@ class EditArgs(EditsArgs):
     )
     z_lr: float = Field(default=2.0, gt=0)
     block_lr: float = Field(default=2e-4, gt=0)
+    key_weight: float = Field(
+        default=20.0,
+        ge=1,
+        description="Stage-2 weight on other questions' last token: higher keeps unrelated "
+        "answers closer to the original model, lower writes the edit in more strongly.",
+    )
     sequential: bool = Field(default=False, description="Apply the edits one after another.")
     locality_prompts: int = Field(
         default=10, ge=1, le=30, description="Unrelated prompts compared before and after."
@@ -160,6 +166,7 @@ def edit(args: EditArgs, ctx: ToolContext) -> EditResult:
         z_lr=args.z_lr,
         block_steps=args.block_steps,
         block_lr=args.block_lr,
+        key_weight=args.key_weight,
     )
 
     def progress(f: float, m: str) -> None:

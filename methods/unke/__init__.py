@@ -23,7 +23,9 @@ from methods.unke.data import (
 )
 from methods.unke.edit import (
     EditReport,
+    EditTarget,
     Snapshot,
+    Target,
     UnkeConfig,
     compute_target,
     fit_block,
@@ -49,10 +51,12 @@ __all__ = [
     "Edit",
     "EditEvaluation",
     "EditReport",
+    "EditTarget",
     "Locality",
     "Reference",
     "Scores",
     "Snapshot",
+    "Target",
     "SubQuestion",
     "UnkeConfig",
     "bleu",

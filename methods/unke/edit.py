@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,16 @@ from methods.unke.model import (
 
 Progress = Callable[[float, str], None]
 
+# Generic openings put before an edit's question to make variants of it (UnkeConfig.lead_ins).
+LEAD_INS = (
+    "Quick question: ",
+    "I would like to know something. ",
+    "Hello! ",
+    "Please answer this. ",
+    "I have been wondering. ",
+    "Can you help me? ",
+)
+
 
 @dataclass
 class UnkeConfig:
@@ -45,7 +55,17 @@ class UnkeConfig:
     block_steps: int = 80  # stage-2 AdamW steps on the whole block
     block_lr: float = 2e-4
     block_weight_decay: float = 0.01  # not applied to the norms
-    max_preservation_tokens: int = 48  # preservation texts are cut to this many tokens
+    # Preservation texts are cut to this many tokens. The chat prompt alone is ~37 tokens, so
+    # at 48 only the first ~11 answer tokens were kept fixed and long answers drifted.
+    max_preservation_tokens: int = 96
+    preservation_weight: float = 1.0  # weight of the preservation MSE against the edits' MSE
+    # Extra weight, inside the preservation MSE, on each preservation text's last question
+    # token. That is the position every edit changes (the chat template's "assistant\n" token
+    # ends every question), so it is where an edit leaks into other questions' answers.
+    key_weight: float = 20.0  # 1 is the plain MSE; 20 chosen on dev edits (README)
+    # Stage 1 fits one delta to the question and to this many lead-in variants of it (LEAD_INS),
+    # and stage 2 writes it at all of them, so the edit depends less on the exact wording.
+    lead_ins: int = 0
 
     @classmethod
     def reference(cls) -> UnkeConfig:
@@ -96,42 +116,57 @@ class EditReport:
         self.snapshot.restore()
 
 
-def _check_edits(edits: list[Edit]) -> list[Edit]:
-    if not edits:
-        raise ValueError("edits must hold at least one Edit")
+def _check_edits(edits: list[Edit], name: str = "edits", allow_empty: bool = False) -> list[Edit]:
+    if not edits and not allow_empty:
+        raise ValueError(f"{name} must hold at least one Edit")
     for i, edit in enumerate(edits):
         if not isinstance(edit, Edit):
-            raise ValueError(f"edits[{i}] must be an Edit, got {type(edit).__name__}")
+            raise ValueError(f"{name}[{i}] must be an Edit, got {type(edit).__name__}")
     return edits
 
 
+@dataclass
+class Target:
+    """Stage 1's result for one edit: the block output z to write at its last question token."""
+
+    z: torch.Tensor
+    variant_z: list[torch.Tensor]  # h0 + delta at each lead-in variant's last question token
+    nll_before: float  # mean answer NLL, over the question and its variants
+    nll_after: float
+    steps: int
+    delta_ratio: float  # ||delta|| / ||h0||
+
+
 def compute_target(
-    model: Any, enc: Encoded, config: UnkeConfig
-) -> tuple[torch.Tensor, float, float, int, float]:
+    model: Any, enc: Encoded, config: UnkeConfig, variants: Sequence[Encoded] = ()
+) -> Target:
     """Stage 1: z = h0 + delta at block `layer`'s last-question output so the model says the answer.
 
-    Returns (z, nll before, nll after, steps used, ||delta||/||h0||).
+    With `variants` (the question behind other lead-ins, same answer), one delta is fitted to
+    all of them, so that it does not depend on the question's exact wording.
     """
     layer = config.layer
-    ids = enc.prompt + enc.answer[:-1]
-    q = enc.last_prompt
-    _, h_out = block_io(model, layer, ids)  # (pos, d)
-    h_out = h_out.unsqueeze(0)
-    labels = torch.tensor(enc.answer, device=h_out.device)  # predicted from positions q..end
-    h0 = h_out[0, q].clone()
-    h0_norm = h0.norm()
-    delta = torch.zeros_like(h0, requires_grad=True)
-    runner = SuffixRunner(model, layer, h_out, q)
-    suffix = h_out[:, q:]
-    onehot = torch.zeros(1, suffix.shape[1], 1, device=h_out.device)
-    onehot[0, 0] = 1.0
+    runs = []  # (runner, block outputs from the last question token on, its h0, answer labels)
+    for e in (enc, *variants):
+        _, h_out = block_io(model, layer, e.prompt + e.answer[:-1])  # (pos, d)
+        h_out = h_out.unsqueeze(0)
+        q = e.last_prompt
+        labels = torch.tensor(e.answer, device=h_out.device)  # predicted from positions q..end
+        runs.append(
+            (SuffixRunner(model, layer, h_out, q), h_out[:, q:], h_out[0, q].clone(), labels)
+        )
+    h0_norm = runs[0][2].norm()
+    delta = torch.zeros_like(runs[0][2], requires_grad=True)
     optim = torch.optim.Adam([delta], lr=config.z_lr)
     for p in model.parameters():
         p.requires_grad_(False)
     nll_before, nll, steps = float("nan"), float("nan"), 0
     for step in range(config.z_steps + 1):
-        logits = runner(suffix + onehot * delta)[0]
-        loss_nll = F.cross_entropy(logits, labels)
+        losses = []
+        for runner, suffix, _, labels in runs:
+            shifted = torch.cat([suffix[:, :1] + delta, suffix[:, 1:]], dim=1)
+            losses.append(F.cross_entropy(runner(shifted)[0], labels))
+        loss_nll = torch.stack(losses).mean()
         nll = float(loss_nll.detach())
         if step == 0:
             nll_before = nll
@@ -146,7 +181,15 @@ def compute_target(
             limit = config.z_max_norm * h0_norm
             if delta.norm() > limit:
                 delta.mul_(limit / delta.norm())
-    return (h0 + delta).detach(), nll_before, nll, steps, float(delta.detach().norm() / h0_norm)
+    delta = delta.detach()
+    return Target(
+        z=runs[0][2] + delta,
+        variant_z=[h0 + delta for _, _, h0, _ in runs[1:]],
+        nll_before=nll_before,
+        nll_after=nll,
+        steps=steps,
+        delta_ratio=float(delta.norm() / h0_norm),
+    )
 
 
 def _decay_groups(params: dict[str, torch.nn.Parameter], decay: float) -> list[dict]:
@@ -155,16 +198,25 @@ def _decay_groups(params: dict[str, torch.nn.Parameter], decay: float) -> list[d
     return [{"params": with_decay, "weight_decay": decay}, {"params": without, "weight_decay": 0}]
 
 
+@dataclass
+class EditTarget:
+    """One edit for stage 2: its token ids and the block output `z` wanted at `position`."""
+
+    ids: list[int]
+    position: int
+    z: torch.Tensor
+
+
 def fit_block(
     model: Any,
-    prompts: list[list[int]],
-    targets: list[torch.Tensor],
-    preservation: list[list[int]],
+    edits: list[EditTarget],
+    preservation: list[Encoded],
     config: UnkeConfig,
     progress: Progress | None = None,
 ) -> tuple[float, float]:
-    """Stage 2: train every parameter of block `layer` so each prompt's last output becomes its z
-    while the block's outputs on the preservation texts stay as they were.
+    """Stage 2: train every parameter of block `layer` so each edit's output at its position
+    becomes its z, while the block's other outputs (the rest of the edit sequences and the
+    preservation texts) stay as they were.
 
     Returns the mean relative error |out - z| / |z| at the edited positions before and after.
     """
@@ -172,66 +224,78 @@ def fit_block(
     layers, rotary, _, _ = decoder_parts(model)
     block = layers[layer]
     edit_in, edit_out = [], []
-    for ids, z in zip(prompts, targets, strict=True):
-        x, y = block_io(model, layer, ids)
+    for edit in edits:
+        if not 0 <= edit.position < len(edit.ids):
+            raise ValueError(f"position {edit.position} is outside a {len(edit.ids)}-token edit")
+        x, y = block_io(model, layer, edit.ids)
         y = y.clone()
-        y[-1] = z
+        y[edit.position] = edit.z
         edit_in.append(x)
         edit_out.append(y)
-    pres_in, pres_out = [], []
-    for ids in preservation:
-        x, y = block_io(model, layer, ids[: config.max_preservation_tokens])
+    pres_in, pres_out, pres_keys = [], [], []
+    for enc in preservation:
+        ids = (enc.prompt + enc.answer)[: config.max_preservation_tokens]
+        x, y = block_io(model, layer, ids)
         pres_in.append(x)
         pres_out.append(y)
+        pres_keys.append(min(enc.last_prompt, len(ids) - 1))
     x_e, m_e = right_pad(edit_in)
     y_e, _ = right_pad(edit_out)
     have_pres = bool(pres_in)
     if have_pres:
         x_p, m_p = right_pad(pres_in)
         y_p, _ = right_pad(pres_out)
+        w_p = m_p.float()
+        w_p[torch.arange(len(pres_keys)), pres_keys] = config.key_weight
+        w_p = w_p / w_p.sum()
     params = dict(block.named_parameters())
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params.values():
         p.requires_grad_(True)
     optim = torch.optim.AdamW(_decay_groups(params, config.block_weight_decay), lr=config.block_lr)
-    before = _fit_error(block, rotary, x_e, y_e, m_e)
+    positions = torch.tensor([e.position for e in edits], device=x_e.device)
+    before = _fit_error(block, rotary, x_e, y_e, positions)
     for step in range(config.block_steps):
         # The mean over all real positions is the reference's loss: one changed position per
-        # edit among many kept ones, which is what protects the rest of the prompt.
+        # edit among many kept ones, which is what protects the rest of the sequence. (Summing
+        # per-edit means instead, so that a batched edit pulls as hard as a single one, scored
+        # worse on the first benchmark batch: ROUGE-L recall 0.18 against 0.39.)
         loss = F.mse_loss(call_block(block, rotary, x_e)[m_e], y_e[m_e])
         if have_pres:
-            loss = loss + F.mse_loss(call_block(block, rotary, x_p)[m_p], y_p[m_p])
+            squared = (call_block(block, rotary, x_p) - y_p).pow(2).mean(-1)
+            kept = (w_p * squared).sum()  # the plain MSE when key_weight is 1
+            loss = loss + config.preservation_weight * kept
         optim.zero_grad()
         loss.backward()
         optim.step()
         if progress is not None and step % 10 == 0:
-            progress(step / config.block_steps, f"stage 2 step {step}, loss {float(loss):.4f}")
+            progress(
+                step / config.block_steps, f"stage 2 step {step}, loss {float(loss.detach()):.4f}"
+            )
     for p in params.values():
         p.requires_grad_(False)
-    return before, _fit_error(block, rotary, x_e, y_e, m_e)
+    return before, _fit_error(block, rotary, x_e, y_e, positions)
 
 
 @torch.no_grad()
 def _fit_error(
-    block: Any, rotary: Any, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    block: Any, rotary: Any, x: torch.Tensor, y: torch.Tensor, positions: torch.Tensor
 ) -> float:
-    """Mean |block(x) - y| / |y| at each sequence's last real position."""
+    """Mean |block(x) - y| / |y| at each sequence's edited position."""
     out = call_block(block, rotary, x)
-    last = mask.sum(1) - 1
     rows = torch.arange(x.shape[0])
-    got, want = out[rows, last], y[rows, last]
+    got, want = out[rows, positions], y[rows, positions]
     return float(((got - want).norm(dim=-1) / want.norm(dim=-1)).mean())
 
 
-def preservation_ids(tokenizer: Any, pairs: list[dict]) -> list[list[int]]:
-    """Token ids of chat pairs ({question, answer}) used to keep block l's other outputs fixed."""
+def preservation_encodings(tokenizer: Any, pairs: list[dict]) -> list[Encoded]:
+    """Chat pairs ({question, answer}) encoded, to keep block l's outputs on them fixed."""
     out = []
     for i, pair in enumerate(pairs):
         if not isinstance(pair, dict) or "question" not in pair or "answer" not in pair:
             raise ValueError(f"preservation[{i}] must be a dict with question and answer")
-        enc = encode(tokenizer, pair["question"], pair["answer"])
-        out.append(enc.prompt + enc.answer)
+        out.append(encode(tokenizer, pair["question"], pair["answer"]))
     return out
 
 
@@ -242,10 +306,13 @@ def unke_edit(
     preservation: list[dict],
     config: UnkeConfig | None = None,
     progress: Progress | None = None,
+    keep: Sequence[Edit] = (),
 ) -> EditReport:
     """Apply a batch of edits with UnKE: one stage-1 target per edit, one shared stage 2.
 
-    The model is changed in place; `report.restore()` puts block `layer` back.
+    `keep` holds edits made earlier whose answers stage 2 must leave as they are (sequential
+    editing passes the edits done so far). The model is changed in place; `report.restore()`
+    puts block `layer` back.
     """
     config = config or UnkeConfig()
     _check_edits(edits)
@@ -261,32 +328,42 @@ def unke_edit(
         ],
     )
     report = EditReport("unke", snapshot, 0.0)
-    pres_ids = preservation_ids(tokenizer, preservation)  # validated before any work
+    pres = preservation_encodings(tokenizer, preservation)  # validated before any work
+    kept = _check_edits(list(keep), "keep", allow_empty=True)
+    pres += preservation_encodings(
+        tokenizer, [{"question": e.question, "answer": e.answer} for e in kept]
+    )
+    lead_ins = LEAD_INS[: config.lead_ins]
     encoded = [encode(tokenizer, e.question, e.answer) for e in edits]
-    targets = []
-    for i, enc in enumerate(tqdm(encoded, desc="UnKE stage 1", leave=False)):
-        z, before, after, steps, ratio = compute_target(model, enc, config)
-        targets.append(z)
-        report.nll_before.append(before)
-        report.nll_after.append(after)
-        report.z_steps_used.append(steps)
-        report.delta_ratio.append(ratio)
+    variants = [
+        [encode(tokenizer, f"{lead}{e.question}", e.answer) for lead in lead_ins] for e in edits
+    ]
+    # Stage 1 found z with the block's outputs at the answer positions as they were, so stage 2
+    # keeps those too: the reference fits the question alone and the answer then drifts.
+    edit_targets = []
+    for i, (enc, others) in enumerate(
+        tqdm(list(zip(encoded, variants, strict=True)), desc="UnKE stage 1", leave=False)
+    ):
+        target = compute_target(model, enc, config, others)
+        edit_targets += [
+            EditTarget(e.prompt + e.answer[:-1], e.last_prompt, z)
+            for e, z in zip((enc, *others), (target.z, *target.variant_z), strict=True)
+        ]
+        report.nll_before.append(target.nll_before)
+        report.nll_after.append(target.nll_after)
+        report.z_steps_used.append(target.steps)
+        report.delta_ratio.append(target.delta_ratio)
         if progress is not None:
-            progress(0.6 * (i + 1) / len(encoded), f"stage 1: edit {i + 1}, NLL {after:.2f}")
+            progress(
+                0.6 * (i + 1) / len(encoded), f"stage 1: edit {i + 1}, NLL {target.nll_after:.2f}"
+            )
     stage2 = None
     if progress is not None:
 
         def stage2(f: float, msg: str) -> None:
             progress(0.6 + 0.4 * f, msg)
 
-    report.fit_error_before, report.fit_error = fit_block(
-        model,
-        [enc.prompt for enc in encoded],
-        targets,
-        pres_ids,
-        config,
-        stage2,
-    )
+    report.fit_error_before, report.fit_error = fit_block(model, edit_targets, pres, config, stage2)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -301,7 +378,8 @@ def sequential_edit(
 ) -> EditReport:
     """Apply edits one after another, each on the model the previous one left.
 
-    The returned report's restore() undoes all of them.
+    Each edit's stage 2 keeps the answers of the edits before it, so later edits do not write
+    over earlier ones. The returned report's restore() undoes all of them.
     """
     config = config or UnkeConfig()
     _check_edits(edits)
@@ -309,7 +387,7 @@ def sequential_edit(
     started = time.perf_counter()
     first: EditReport | None = None
     for i, edit in enumerate(edits):
-        report = unke_edit(model, tokenizer, [edit], preservation, config)
+        report = unke_edit(model, tokenizer, [edit], preservation, config, keep=edits[:i])
         if first is None:
             first = report
         else:
@@ -375,8 +453,8 @@ def finetune(
         loss.backward()
         optim.step()
         if progress is not None and step % 10 == 0:
-            progress(step / steps, f"{method} step {step}, loss {float(loss):.3f}")
-    report.nll_after.append(float(loss))
+            progress(step / steps, f"{method} step {step}, loss {float(loss.detach()):.3f}")
+    report.nll_after.append(float(loss.detach()))
     for p in trained:
         p.requires_grad_(False)
     report.seconds = time.perf_counter() - started

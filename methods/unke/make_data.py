@@ -40,6 +40,32 @@ PRESERVATION_QUESTIONS = [
     "How do airplanes fly?",
     "What is an atom?",
     "Suggest a name for a pet cat.",
+    "What is the difference between a lake and a river?",
+    "How do I write a good email?",
+    "What is the purpose of a museum?",
+    "Explain how a refrigerator keeps food cold.",
+    "What are the benefits of reading books?",
+    "What is an ecosystem?",
+    "How do trains run on tracks?",
+    "What is a good way to save money?",
+    "Describe a typical day at school.",
+    "What is the role of a teacher?",
+    "How do clouds form?",
+    "What is a verb?",
+    "Why do people celebrate birthdays?",
+    "What is electricity?",
+    "How does a camera take pictures?",
+    "What is the main job of the lungs?",
+    "Give me two ideas for a weekend trip.",
+    "What is a desert?",
+    "How do I plant a tree?",
+    "What is history?",
+    "Why is recycling useful?",
+    "What does an engineer do?",
+    "How does soap clean our hands?",
+    "What is a map used for?",
+    "Tell me a fun fact about elephants.",
+    "What makes a good friend?",
 ]
 
 LOCALITY_PROMPTS = [
@@ -103,7 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="transformers model folder")
     parser.add_argument("--edits", type=int, default=20)
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    # Long enough to cover the positions a 48-token locality answer reaches (the prompt is ~37
+    # tokens and stage 2 keeps the first UnkeConfig.max_preservation_tokens = 96).
+    parser.add_argument("--max-new-tokens", type=int, default=64)
     args = parser.parse_args()
 
     import torch
