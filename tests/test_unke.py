@@ -11,11 +11,13 @@ import torch
 
 from benchmarks import unke as unke_benchmark
 from methods.unke import (
+    LEAD_INS,
     Edit,
     EditTarget,
     Snapshot,
     UnkeConfig,
     bleu,
+    compute_target,
     contains_answer,
     edit_from_dict,
     evaluate_edits,
@@ -204,6 +206,30 @@ def test_bad_model_inputs_are_named(smol):
         unke_edit(model, tok, SHORT[:1], ["text"], UnkeConfig(z_steps=1, block_steps=1))
     with pytest.raises(ValueError, match="Llama-style causal LM"):
         decoder_parts(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match=r"lead_ins must be in \[0, 6\], got 9"):
+        UnkeConfig(lead_ins=9)
+    with pytest.raises(ValueError, match="key_weight must be positive"):
+        UnkeConfig(key_weight=0)
+    with pytest.raises(ValueError, match="block_steps must be at least 1"):
+        UnkeConfig(block_steps=0)
+
+
+def test_stage_one_fits_one_delta_to_the_question_and_its_lead_in_variants(smol):
+    model, tok = smol
+    edit = SHORT[0]
+    enc = encode(tok, edit.question, edit.answer)
+    variants = [encode(tok, f"{lead}{edit.question}", edit.answer) for lead in LEAD_INS[:2]]
+    target = compute_target(model, enc, UnkeConfig(z_steps=8), variants)
+    assert len(target.variant_z) == 2 and target.steps == 8
+    assert target.nll_after < target.nll_before
+    # The same delta is added at every variant's last question token.
+    delta = target.z - block_io(model, 7, enc.prompt + enc.answer[:-1])[1][enc.last_prompt]
+    for v, z in zip(variants, target.variant_z, strict=True):
+        h0 = block_io(model, 7, v.prompt + v.answer[:-1])[1][v.last_prompt]
+        assert torch.allclose(z - h0, delta, atol=1e-4)
+    assert target.delta_ratio == pytest.approx(
+        float(delta.norm() / (target.z - delta).norm()), rel=1e-4
+    )
 
 
 def test_stage_two_moves_the_edited_position_and_keeps_the_answer_positions(smol):

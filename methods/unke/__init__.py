@@ -22,6 +22,7 @@ from methods.unke.data import (
     save_edits,
 )
 from methods.unke.edit import (
+    LEAD_INS,
     EditReport,
     EditTarget,
     Snapshot,
@@ -48,6 +49,7 @@ from methods.unke.evaluate import (
 from methods.unke.metrics import bleu, contains_answer, rouge_l, rouge_n_recall
 
 __all__ = [
+    "LEAD_INS",
     "Edit",
     "EditEvaluation",
     "EditReport",

@@ -67,6 +67,18 @@ class UnkeConfig:
     # and stage 2 writes it at all of them, so the edit depends less on the exact wording.
     lead_ins: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.lead_ins <= len(LEAD_INS):
+            raise ValueError(f"lead_ins must be in [0, {len(LEAD_INS)}], got {self.lead_ins}")
+        for name in ("z_steps", "block_steps", "max_preservation_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("z_lr", "z_max_norm", "block_lr", "key_weight"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.preservation_weight < 0:
+            raise ValueError(f"preservation_weight must be >= 0, got {self.preservation_weight}")
+
     @classmethod
     def reference(cls) -> UnkeConfig:
         """The reference code's settings for 7B models (lr 0.5, 25 + 50 steps)."""
