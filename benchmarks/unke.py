@@ -120,6 +120,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--ft-l-lr", type=float, default=5e-4, help="FT-L's AdamW lr")
     parser.add_argument("--ft-all-lr", type=float, default=2e-5, help="FT-all's AdamW lr")
+    parser.add_argument(
+        "--row-suffix",
+        default="",
+        help="appended to each row's name (e.g. ' lr3e-5'), so a run with other settings can be "
+        "merged beside the default rows; the bars read only unsuffixed rows",
+    )
     parser.add_argument("--sequential", type=int, default=10, help="edits applied in turn")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="2 edits, 8 locality prompts")
@@ -188,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     for method, size in plan(args):
         if size == SEQUENTIAL:
-            rows["unke@seq"] = _sequential_row(
+            rows[f"unke@seq{args.row_suffix}"] = _sequential_row(
                 model, tok, edits[: args.sequential], pres, config, ref
             )
             _save_partial(args, config, edits, pre, rows, started)
@@ -211,7 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"KL {loc.kl:.3f}, {report.seconds:.0f} s",
                 flush=True,
             )
-        rows[f"{method}@{size}"] = {
+        rows[f"{method}@{size}{args.row_suffix}"] = {
             "edits": len(edits),
             "batch": size,
             "answers": answers,
@@ -294,15 +300,18 @@ def finish(raw: dict[str, Any], embed: Any, args: argparse.Namespace) -> dict[st
     pre = scored(raw["pre"])
     rows = {name: scored(entry) for name, entry in raw["methods"].items()}
     header = (
-        f"{'method':<22}{'BLEU':>7}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'cos':>7}{'sub':>7}"
+        f"{'method':<30}{'BLEU':>7}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'cos':>7}{'sub':>7}"
         f"{'para R-L':>10}{'loc F1':>8}{'KL':>7}{'s/edit':>8}"
     )
     print("\n" + header)
-    line = "{:<22}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>10.3f}{:>8}{:>7}{:>8}"
+    line = "{:<30}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>7.3f}{:>10.3f}{:>8}{:>7}{:>8}"
     for name, r in [("pre-edit", pre), *rows.items()]:
         q = r["question"]
-        label = f"unke seq x{r['edits']}" if name == "unke@seq" else name.replace("@", " x")
-        label += f" ({r['device']})" if "device" in r else ""
+        seq = name.startswith("unke@seq")
+        label = f"unke seq x{r['edits']}{name[8:]}" if seq else name.replace("@", " x")
+        notes = [r["device"]] if "device" in r else []
+        notes += [f"{r['edits']} edits"] if not seq and r["edits"] != pre["edits"] else []
+        label += f" ({', '.join(notes)})" if notes else ""
         loc = [f"{r[k]:.3f}" if k in r else "-" for k in ("locality_rougeL_f1", "locality_kl")]
         secs = f"{r['seconds_per_edit']:.1f}" if "seconds_per_edit" in r else "-"
         print(
@@ -396,9 +405,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.no_cosine:
         return raw
     result = finish(raw, _embedder(), args)
+    devices = sorted({r.get("device", raw["config"]["device"]) for r in raw["methods"].values()})
     print(
         f"\nwall time {time.perf_counter() - started:.0f} s (edits and generation "
-        f"{raw['edit_wall_s']:.0f} s on {raw['config']['device']})"
+        f"{raw['edit_wall_s']:.0f} s on {', '.join(devices)})"
     )
     return result
 
