@@ -24,6 +24,8 @@ import torch
 from benchmarks.common import RESULTS, at_least, at_most, print_targets, write_json
 
 LAYERS = (2, 5, 8, 11)
+# The method card's counts (100 discovery and 40 evaluation prompts per family).
+DISCOVERY_PAIRS, TEST_PAIRS = 100, 40
 SAE = {"n_latents": 2048, "k": 32, "tokens": 64_000, "reuse": 4, "batch_size": 512, "seed": 0}
 
 
@@ -239,8 +241,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--retrain", action="store_true", help="retrain the SAEs")
     parser.add_argument("--train-only", action="store_true", help="stop after the SAE stage")
     parser.add_argument("--families", nargs="*", default=None)
+    parser.add_argument(
+        "--discovery-pairs",
+        type=int,
+        default=DISCOVERY_PAIRS,
+        help=f"pairs per family that IG and AtP run on (default {DISCOVERY_PAIRS}, the card's)",
+    )
+    parser.add_argument(
+        "--test-pairs",
+        type=int,
+        default=TEST_PAIRS,
+        help=f"held-out pairs per family for faithfulness (default {TEST_PAIRS}, the card's)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.discovery_pairs < 4 or args.test_pairs < 4:
+        parser.error("--discovery-pairs and --test-pairs must each be at least 4")
     from methods.circuits import FAMILIES
 
     torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
@@ -260,9 +276,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     for family in args.families or FAMILIES:
         t0 = time.perf_counter()
-        row = family_stage(
-            model, tok, saes, family, 8 if args.quick else 32, 8 if args.quick else 24, args.quick
-        )
+        n_disc, n_test = (8, 8) if args.quick else (args.discovery_pairs, args.test_pairs)
+        row = family_stage(model, tok, saes, family, n_disc, n_test, args.quick)
         if family == "nounpp" and "skipped" not in row:
             paths = evidence(model, tok, saes, row, sae_folder().parent / "evidence")
             print("graph and feature evidence:", ", ".join(str(p) for p in paths))
@@ -322,6 +337,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "layers": list(LAYERS),
             "sae": SAE,
             "ig_steps": 10,
+            "discovery_pairs": args.discovery_pairs,
+            "test_pairs": args.test_pairs,
             "quick": args.quick,
             "threads": torch.get_num_threads(),
         },
