@@ -14,6 +14,7 @@ dictionaries) at equal faithfulness; timing of attribution against exact patchin
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -60,7 +61,10 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
     names = [f"resid_{i}" for i in LAYERS]
     spec = dict(SAE, tokens=20_000 if quick else SAE["tokens"], layers=list(LAYERS))
     started = time.perf_counter()
-    if retrain or not (folder / "meta.json").is_file():
+    stale = cached_spec_mismatch(folder, spec)
+    if stale:
+        print(f"retraining the SAEs in {folder}: the cache was trained with {stale}", flush=True)
+    if retrain or stale or not (folder / "meta.json").is_file():
         train_nouns, _ = split_nouns()
         # ~4.2 characters per SmolLM2 token on docstrings.
         texts = corpus(int(spec["tokens"] * 4.2), task_sentences(train_nouns, n=2000), 0.1, seed=0)
@@ -82,6 +86,20 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
     ids = torch.tensor([i for i in ids if len(i) == 64][:16])
     qualities = measure(model, saes, ids)
     return saes, qualities, train_s
+
+
+def cached_spec_mismatch(folder: Path, spec: dict) -> str:
+    """What differs between the SAEs cached in `folder` and `spec` ("" when they match or there
+    is no cache), so that changing LAYERS or SAE never silently reuses stale dictionaries."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return ""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        return f"an unreadable meta.json ({e})"
+    diffs = [f"{k}={meta.get(k)!r} (now {v!r})" for k, v in spec.items() if meta.get(k) != v]
+    return ", ".join(diffs)
 
 
 def train_saes(model, tok, texts: list[str], names: list[str], spec: dict) -> dict:
