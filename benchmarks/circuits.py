@@ -2,7 +2,7 @@
 
     python -m benchmarks.circuits [--quick] [--retrain] [--out DIR]
 
-Stage 1 trains TopK residual-stream SAEs at four layers of SmolLM2 on docstrings of the standard
+Stage 1 trains TopK residual-stream SAEs at six layers of SmolLM2 on docstrings of the standard
 library plus 10 % agreement sentences built from the train nouns (cached, fp16, under
 PONDER_HOME/cache/circuits/smollm2_saes with the seed and corpus recorded; --retrain redoes it).
 Stage 2, per family: integrated gradients (10 steps) and attribution patching on discovery
@@ -24,7 +24,8 @@ import torch
 
 from benchmarks.common import RESULTS, at_least, at_most, print_targets, write_json
 
-LAYERS = (2, 5, 8, 11)
+# The method card's six residual layers, spread over SmolLM2's 30.
+LAYERS = (4, 9, 14, 19, 24, 29)
 # The method card's counts (100 discovery and 40 evaluation prompts per family).
 DISCOVERY_PAIRS, TEST_PAIRS = 100, 40
 SAE = {"n_latents": 2048, "k": 32, "tokens": 64_000, "reuse": 4, "batch_size": 512, "seed": 0}
@@ -46,8 +47,19 @@ def sae_folder() -> Path:
     return ponder_home() / "cache" / "circuits" / "smollm2_saes"
 
 
-def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, float]:
-    """The SAEs (cached) and their quality rows."""
+def saes_folder_for(layers: tuple[int, ...], quick: bool) -> Path:
+    """The default layers' cache is `sae_folder()`; other layer sets get a folder of their own,
+    so trying them never evicts the SAEs the tools and the cluster pipeline use."""
+    folder = sae_folder()
+    if tuple(layers) != LAYERS:
+        folder = folder.with_name(folder.name + "_L" + "-".join(map(str, layers)))
+    return folder.with_name(folder.name + "_quick") if quick else folder
+
+
+def train_stage(
+    model, tok, retrain: bool, quick: bool, layers: tuple[int, ...] = LAYERS
+) -> tuple[dict, dict, float]:
+    """The SAEs at residual `layers` (cached) and their quality rows."""
     from methods.circuits import (
         corpus,
         load_all,
@@ -57,9 +69,9 @@ def train_stage(model, tok, retrain: bool, quick: bool) -> tuple[dict, dict, flo
         task_sentences,
     )
 
-    folder = sae_folder() if not quick else sae_folder().with_name("smollm2_saes_quick")
-    names = [f"resid_{i}" for i in LAYERS]
-    spec = dict(SAE, tokens=20_000 if quick else SAE["tokens"], layers=list(LAYERS))
+    folder = saes_folder_for(layers, quick)
+    names = [f"resid_{i}" for i in layers]
+    spec = dict(SAE, tokens=20_000 if quick else SAE["tokens"], layers=list(layers))
     started = time.perf_counter()
     stale = cached_spec_mismatch(folder, spec)
     if stale:
@@ -260,6 +272,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-only", action="store_true", help="stop after the SAE stage")
     parser.add_argument("--families", nargs="*", default=None)
     parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=list(LAYERS),
+        help=f"residual layers with SAEs (default {' '.join(map(str, LAYERS))}); another set is "
+        "trained into a cache folder of its own and written to circuits_L<layers>.json",
+    )
+    parser.add_argument(
         "--discovery-pairs",
         type=int,
         default=DISCOVERY_PAIRS,
@@ -273,6 +293,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if sorted(set(args.layers)) != args.layers or min(args.layers) < 0:
+        parser.error(f"--layers must be distinct, increasing layer indices, got {args.layers}")
     if args.discovery_pairs < 4 or args.test_pairs < 4:
         parser.error("--discovery-pairs and --test-pairs must each be at least 4")
     from methods.circuits import FAMILIES
@@ -281,7 +303,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(0)
     started = time.perf_counter()
     model, tok = load_smollm2()
-    saes, qualities, train_s = train_stage(model, tok, args.retrain, args.quick)
+    layers = tuple(args.layers)
+    saes, qualities, train_s = train_stage(model, tok, args.retrain, args.quick, layers)
     print(f"\nSAEs on SmolLM2-135M residual stream ({SAE['n_latents']} latents, k={SAE['k']}):")
     print(f"{'hook':10s} {'FVE':>6s} {'L0':>5s} {'dead':>6s} {'CE rec':>7s}")
     for n, q in qualities.items():
@@ -297,7 +320,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         n_disc, n_test = (8, 8) if args.quick else (args.discovery_pairs, args.test_pairs)
         row = family_stage(model, tok, saes, family, n_disc, n_test, args.quick)
         if family == "nounpp" and "skipped" not in row:
-            paths = evidence(model, tok, saes, row, sae_folder().parent / "evidence")
+            tag = "" if layers == LAYERS else "_L" + "-".join(map(str, layers))
+            paths = evidence(model, tok, saes, row, sae_folder().parent / f"evidence{tag}")
             print("graph and feature evidence:", ", ".join(str(p) for p in paths))
         row.pop("_effects", None)
         row.pop("_task", None)
@@ -352,7 +376,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "config": {
             "model": "SmolLM2-135M-Instruct",
-            "layers": list(LAYERS),
+            "layers": list(layers),
             "sae": SAE,
             "ig_steps": 10,
             "discovery_pairs": args.discovery_pairs,
@@ -368,7 +392,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_seconds": round(wall, 0),
     }
     if not args.quick:
-        write_json(result, args.out, "circuits")
+        name = "circuits" if layers == LAYERS else "circuits_L" + "-".join(map(str, layers))
+        write_json(result, args.out, name)
     return result
 
 
