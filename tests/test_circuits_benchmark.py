@@ -1,10 +1,13 @@
-"""The circuits benchmark's SAE cache is reused only when it was trained with today's settings."""
+"""The circuits benchmark's SAE cache: reused only when trained with today's settings, one folder
+per layer set, and a bad --layers refused up front."""
 
 from __future__ import annotations
 
 import json
 
-from benchmarks.circuits import LAYERS, SAE, cached_spec_mismatch
+import pytest
+
+from benchmarks.circuits import LAYERS, SAE, cached_spec_mismatch, main, saes_folder_for
 
 
 def _spec() -> dict:
@@ -31,3 +34,16 @@ def test_cache_trained_at_other_layers_is_named_stale(tmp_path):
 def test_unreadable_meta_is_named_stale(tmp_path):
     (tmp_path / "meta.json").write_text("{not json")
     assert "unreadable meta.json" in cached_spec_mismatch(tmp_path, _spec())
+
+
+def test_other_layer_sets_get_their_own_cache_folder():
+    default = saes_folder_for(LAYERS, quick=False)
+    other = saes_folder_for((2, 5, 8, 11), quick=False)
+    assert other != default and other.name.endswith("_L2-5-8-11")
+    assert saes_folder_for(LAYERS, quick=True).name == default.name + "_quick"
+
+
+def test_unordered_or_repeated_layers_are_refused_before_any_model_loads(capsys):
+    with pytest.raises(SystemExit):
+        main(["--layers", "9", "4"])
+    assert "--layers must be distinct, increasing" in capsys.readouterr().err
