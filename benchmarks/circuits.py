@@ -1,6 +1,6 @@
 """Sparse feature circuits on SmolLM2-135M: subject-verb agreement in four families.
 
-    python -m benchmarks.circuits [--quick] [--retrain] [--out DIR]
+    python -m benchmarks.circuits [--quick] [--retrain] [--layers L ...] [--out DIR]
 
 Stage 1 trains TopK residual-stream SAEs at six layers of SmolLM2 on docstrings of the standard
 library plus 10 % agreement sentences built from the train nouns (cached, fp16, under
@@ -8,7 +8,8 @@ PONDER_HOME/cache/circuits/smollm2_saes with the seed and corpus recorded; --ret
 Stage 2, per family: integrated gradients (10 steps) and attribution patching on discovery
 pairs; exact patching of the top nodes; faithfulness and completeness by mean ablation on test
 pairs with disjoint nouns; random and error-free circuits; a neuron circuit (identity
-dictionaries) at equal faithfulness; timing of attribution against exact patching. One thread.
+dictionaries) at equal faithfulness; timing of attribution against exact patching.
+PONDER_THREADS torch threads (default one).
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ def sae_folder() -> Path:
     return ponder_home() / "cache" / "circuits" / "smollm2_saes"
 
 
+def layers_tag(layers: tuple[int, ...]) -> str:
+    """ "" for the default LAYERS, else "_L4-9-14": the suffix that names another layer set's
+    cache folder, evidence folder and result file, so it never overwrites the default's."""
+    return "" if tuple(layers) == LAYERS else "_L" + "-".join(map(str, layers))
+
+
 def saes_folder_for(layers: tuple[int, ...], quick: bool) -> Path:
-    """The default layers' cache is `sae_folder()`; other layer sets get a folder of their own,
-    so trying them never evicts the SAEs the tools and the cluster pipeline use."""
+    """Where the SAEs at `layers` are cached (`sae_folder()` for the default layers), so trying
+    another set never evicts the SAEs the tools and the cluster pipeline use."""
     folder = sae_folder()
-    if tuple(layers) != LAYERS:
-        folder = folder.with_name(folder.name + "_L" + "-".join(map(str, layers)))
-    return folder.with_name(folder.name + "_quick") if quick else folder
+    return folder.with_name(folder.name + layers_tag(layers) + ("_quick" if quick else ""))
 
 
 def train_stage(
@@ -320,8 +325,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         n_disc, n_test = (8, 8) if args.quick else (args.discovery_pairs, args.test_pairs)
         row = family_stage(model, tok, saes, family, n_disc, n_test, args.quick)
         if family == "nounpp" and "skipped" not in row:
-            tag = "" if layers == LAYERS else "_L" + "-".join(map(str, layers))
-            paths = evidence(model, tok, saes, row, sae_folder().parent / f"evidence{tag}")
+            folder = sae_folder().parent / f"evidence{layers_tag(layers)}"
+            paths = evidence(model, tok, saes, row, folder)
             print("graph and feature evidence:", ", ".join(str(p) for p in paths))
         row.pop("_effects", None)
         row.pop("_task", None)
@@ -392,8 +397,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_seconds": round(wall, 0),
     }
     if not args.quick:
-        name = "circuits" if layers == LAYERS else "circuits_L" + "-".join(map(str, layers))
-        write_json(result, args.out, name)
+        write_json(result, args.out, f"circuits{layers_tag(layers)}")
     return result
 
 

@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from benchmarks.circuits import LAYERS, SAE, cached_spec_mismatch, main, saes_folder_for
+from benchmarks.circuits import (
+    LAYERS,
+    SAE,
+    cached_spec_mismatch,
+    layers_tag,
+    main,
+    saes_folder_for,
+)
 
 
 def _spec() -> dict:
@@ -40,6 +47,7 @@ def test_other_layer_sets_get_their_own_cache_folder():
     default = saes_folder_for(LAYERS, quick=False)
     other = saes_folder_for((2, 5, 8, 11), quick=False)
     assert other != default and other.name.endswith("_L2-5-8-11")
+    assert layers_tag(LAYERS) == "" and layers_tag((2, 5, 8, 11)) == "_L2-5-8-11"
     assert saes_folder_for(LAYERS, quick=True).name == default.name + "_quick"
 
 
