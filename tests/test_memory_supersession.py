@@ -84,3 +84,56 @@ def test_an_agent_rerun_of_the_same_call_supersedes_the_earlier_result(embedder)
     assert first.superseded_by == third.id  # same tool, same arguments
     assert second.superseded_by is None and third.superseded_by is None
     assert first.meta["call"] == third.meta["call"] != second.meta["call"]
+
+
+def _stale_found_alone(store) -> None:
+    """v1 matches the question; its re-run v2 and then v3 are worded so that they do not."""
+    store.add_many(
+        [
+            finding("LoRA rank-8 accuracy on GSM8K is 41.5%", "v1", 0.0),
+            finding("Job 4411 finished again: 44.0 now", "v2", DAY, supersedes=["v1"]),
+            finding("Job 4411 third pass: 44.6 now", "v3", 2 * DAY, supersedes=["v2"]),
+            finding("Installed torch 2.4 on the cluster", "noise", 2 * DAY),
+        ]
+    )
+
+
+def test_newest_version_is_placed_above_a_stale_memory_the_pool_returned_alone(store):
+    _stale_found_alone(store)
+    # A pool of one holds only the best-matching memory, the stale v1.
+    retriever = Retriever(store, relevance_pool=1, lexical_weight=0.0)
+    ranked = retriever.retrieve("LoRA rank-8 accuracy on GSM8K", k=2, now=3 * DAY, touch=False)
+    assert [s.record.id for s in ranked] == ["v3", "v1"]
+    newest, stale = ranked
+    assert newest.relevance == stale.relevance and newest.total == stale.total
+    assert 0.0 <= newest.recency <= 1.0 and 0.0 <= newest.importance <= 1.0
+
+
+def test_with_one_place_left_the_newest_version_takes_it(store):
+    _stale_found_alone(store)
+    retriever = Retriever(store, relevance_pool=1, lexical_weight=0.0)
+    ranked = retriever.retrieve("LoRA rank-8 accuracy on GSM8K", k=1, now=3 * DAY, touch=True)
+    assert [s.record.id for s in ranked] == ["v3"]
+    assert store.get("v3").last_accessed == 3 * DAY  # what is returned is what is touched
+    assert store.get("v1").last_accessed == 0.0
+
+
+def test_newest_version_of_another_kind_is_not_placed_under_a_kinds_filter(store):
+    store.add_many(
+        [
+            finding("LoRA rank-8 accuracy on GSM8K is 41.5%", "v1", 0.0),
+            NewMemory(
+                "Job 4411 finished again: 44.0 now",
+                Kind.OBSERVATION,
+                importance=7,
+                id="v2",
+                created=DAY,
+                supersedes=["v1"],
+            ),
+        ]
+    )
+    retriever = Retriever(store, relevance_pool=1, lexical_weight=0.0)
+    ranked = retriever.retrieve(
+        "LoRA rank-8 accuracy", k=2, now=2 * DAY, touch=False, kinds={Kind.TOOL_RESULT}
+    )
+    assert [s.record.id for s in ranked] == ["v1"]
