@@ -54,6 +54,13 @@ def layers_tag(layers: tuple[int, ...]) -> str:
     return "" if tuple(layers) == LAYERS else "_L" + "-".join(map(str, layers))
 
 
+def layers_error(layers: list[int]) -> str | None:
+    """Why a --layers list is unusable (None if it is fine)."""
+    if sorted(set(layers)) != layers or min(layers) < 0:
+        return f"--layers must be distinct, increasing layer indices, got {layers}"
+    return None
+
+
 def saes_folder_for(layers: tuple[int, ...], quick: bool) -> Path:
     """Where the SAEs at `layers` are cached (`sae_folder()` for the default layers), so trying
     another set never evicts the SAEs the tools and the cluster pipeline use."""
@@ -298,8 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    if sorted(set(args.layers)) != args.layers or min(args.layers) < 0:
-        parser.error(f"--layers must be distinct, increasing layer indices, got {args.layers}")
+    if message := layers_error(args.layers):
+        parser.error(message)
     if args.discovery_pairs < 4 or args.test_pairs < 4:
         parser.error("--discovery-pairs and --test-pairs must each be at least 4")
     from methods.circuits import FAMILIES

@@ -2,13 +2,15 @@
 their feature circuits.
 
     python -m benchmarks.clusters [--quick] [--tokens N] [--k K] [--method ig|attrib]
+                                  [--layers L ...]
 
 1,000 tokens of standard-library docstrings (not the SAE training text) with loss < 0.3 nats and
 no repeated trigram, every 5th; gradients of the MLP down_proj weights of layers 20-29 projected
 to 4,096 dims; spherical k-means with k = 50. The 5 largest clusters get no-pair circuits over the
-residual SAEs of `benchmarks.circuits` (trained and cached there if missing), judged by
-faithfulness on held-out contexts of the cluster. --quick: 100 tokens, k = 5, 2 circuits. One
-thread. The HTML report goes to PONDER_HOME/cache/circuits/clusters_report.
+residual SAEs of `benchmarks.circuits` (trained and cached there if missing; --layers picks
+another set, as there), judged by faithfulness on held-out contexts of the cluster. --quick: 100
+tokens, k = 5, 2 circuits. One thread. The HTML report goes to
+PONDER_HOME/cache/circuits/clusters_report.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.circuits import LAYERS, layers_error, layers_tag
 from benchmarks.common import RESULTS, Target, at_least, print_targets, write_json
 
 ROW, WINDOW = 48, 16  # tokens per scanned row; circuit window (and earliest kept position)
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     model, tok = load_smollm2()
-    saes, _, sae_s = train_stage(model, tok, retrain=False, quick=args.quick)
+    layers = tuple(args.layers)
+    saes, _, sae_s = train_stage(model, tok, retrain=False, quick=args.quick, layers=layers)
     for sae in saes.values():
         sae.requires_grad_(False)
     texts = corpus(250 * args.tokens + 50_000, seed=11)
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chosen = found.clusters[: args.circuits]
     circuits = cluster_circuits(model, saes, found, chosen, circuit_config, args.workers, progress)
     report_dir = sae_folder().parent / (
-        "clusters_report_quick" if args.quick else "clusters_report"
+        f"clusters_report{layers_tag(layers)}" + ("_quick" if args.quick else "")
     )
     write_report(
         found, circuits, tok.decode, report_dir, "SmolLM2-135M behaviour clusters", 20, WINDOW
@@ -179,8 +183,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=10, help="IG steps")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--recompute", action="store_true", help="ignore the cached clusters")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=list(LAYERS),
+        help="residual layers of the circuit SAEs (default: benchmarks.circuits'); another set "
+        "writes clusters_L<layers>.json",
+    )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    if message := layers_error(args.layers):
+        parser.error(message)
     args.tokens = args.tokens or (100 if args.quick else 1000)
     args.k = args.k or (5 if args.quick else 50)
     args.circuits = args.circuits if args.circuits is not None else (2 if args.quick else 5)
@@ -190,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.quick:
         from pathlib import Path
 
-        write_json(result, Path(args.out), "clusters")
+        write_json(result, Path(args.out), f"clusters{layers_tag(tuple(args.layers))}")
     return result
 
 
