@@ -54,6 +54,18 @@ def layers_tag(layers: tuple[int, ...]) -> str:
     return "" if tuple(layers) == LAYERS else "_L" + "-".join(map(str, layers))
 
 
+def add_layers_argument(parser: argparse.ArgumentParser, result: str) -> None:
+    """--layers, for this benchmark and those that reuse its SAEs (`result` names their JSON)."""
+    parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=list(LAYERS),
+        help=f"residual layers with SAEs (default {' '.join(map(str, LAYERS))}); another set is "
+        f"trained into a cache folder of its own and written to {result}_L<layers>.json",
+    )
+
+
 def layers_error(layers: list[int]) -> str | None:
     """Why a --layers list is unusable (None if it is fine)."""
     if sorted(set(layers)) != layers or min(layers) < 0:
@@ -283,14 +295,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--retrain", action="store_true", help="retrain the SAEs")
     parser.add_argument("--train-only", action="store_true", help="stop after the SAE stage")
     parser.add_argument("--families", nargs="*", default=None)
-    parser.add_argument(
-        "--layers",
-        type=int,
-        nargs="+",
-        default=list(LAYERS),
-        help=f"residual layers with SAEs (default {' '.join(map(str, LAYERS))}); another set is "
-        "trained into a cache folder of its own and written to circuits_L<layers>.json",
-    )
+    add_layers_argument(parser, "circuits")
     parser.add_argument(
         "--discovery-pairs",
         type=int,

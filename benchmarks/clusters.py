@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.circuits import LAYERS, layers_error, layers_tag
+from benchmarks.circuits import add_layers_argument, layers_error, layers_tag
 from benchmarks.common import RESULTS, Target, at_least, print_targets, write_json
 
 ROW, WINDOW = 48, 16  # tokens per scanned row; circuit window (and earliest kept position)
@@ -183,14 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=10, help="IG steps")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--recompute", action="store_true", help="ignore the cached clusters")
-    parser.add_argument(
-        "--layers",
-        type=int,
-        nargs="+",
-        default=list(LAYERS),
-        help="residual layers of the circuit SAEs (default: benchmarks.circuits'); another set "
-        "writes clusters_L<layers>.json",
-    )
+    add_layers_argument(parser, "clusters")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if message := layers_error(args.layers):

@@ -375,9 +375,9 @@ class Retriever:
             successor = s.record.superseded_by
             if successor is None or successor in present:
                 continue
-            version = self._newest_version(successor)
-            if version not in present:
-                newest[s.record.id] = version
+            newest_id = self._newest_version(successor)
+            if newest_id not in present:
+                newest[s.record.id] = newest_id
         if not newest:
             return top
         wanted = None if kinds is None else {Kind(kind) for kind in kinds}
