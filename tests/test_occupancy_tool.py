@@ -134,6 +134,18 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert all(isinstance(t["passed"], bool) for t in result["targets"])
 
 
+def test_benchmark_onet_only_trains_no_baseline_and_checks_only_absolute_bars(tmp_path):
+    from benchmarks import occupancy
+
+    argv = ["--quick", "--onet-only", "--train-shapes", "16", "--test-shapes", "2"]
+    occupancy.main([*argv, "--steps", "5", "--points", "2000", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "occupancy_onet.json").read_text())
+    assert set(result["pointcloud"]["models"]) == {"onet"}
+    names = {target["name"] for target in result["targets"]}
+    assert "ONet IoU (absolute)" in names
+    assert not any("grid" in name for name in names)
+
+
 @pytest.mark.model
 def test_occupancy_task_completes_with_the_embedded_model(run_example_task):
     result, _ = run_example_task("occupancy")
