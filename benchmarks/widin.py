@@ -1,7 +1,9 @@
 """WIDIn on Digits-DG: one source domain (clean), five unseen target domains, the issue's bars.
 
-    python -m benchmarks.widin [--encoder unimodal|clip] [--quick] [--seeds 0 1 2 3 4]
+    python -m benchmarks.widin [--encoder unimodal|clip|open_clip] [--quick] [--seeds 0 1 2 3 4]
                                [--pretrain source|pool] [--pool-domains D ...] [--out DIR]
+                               [--open-clip-model NAME --open-clip-weights FILE
+                                [--open-clip-config JSON]]
 
 Digits-DG: every scikit-learn digit at 32x32 RGB in six styles (clean, inverted, coloured,
 textured, noisy, sketch). Per seed: a stratified 50/10/40 split of the digits into source
@@ -16,6 +18,10 @@ captioned pretraining pool drawn in all six styles ("a sketched picture of the d
 on which a LiT-style tower (the same CNN plus a linear map into MiniLM's 384-d space) is
 trained against frozen MiniLM; the rest split 50/10/40 as above. Those pool digits are never
 trained on by a head nor tested. Zero-shot (nearest class sentence) joins the baselines.
+
+--encoder open_clip (writes widin_open_clip_<NAME>.json): the same split and baselines with
+both towers of an open_clip model whose checkpoint you have; nothing is pretrained here and
+the pool digits are left out. Needs `pip install 'ponder[open-clip]'`.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from methods.widin import (
 )
 from methods.widin.clip import ClipConfig, caption_bank
 from methods.widin.experiment import run_digits_dg
+from methods.widin.openclip import load_open_clip
 
 
 def progress_line(fraction: float, message: str) -> None:
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, a short smoke run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--encoder", choices=["unimodal", "clip"], default="unimodal")
+    parser.add_argument("--encoder", choices=["unimodal", "clip", "open_clip"], default="unimodal")
     parser.add_argument("--pretrain", choices=["source", "pool"], default="source")
     parser.add_argument(
         "--clip-epochs",
@@ -124,11 +131,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=[],
         help="clip: the styles of the captioned pretraining pool (default: all six)",
     )
+    parser.add_argument("--open-clip-model", help="open_clip: the architecture name")
+    parser.add_argument("--open-clip-weights", type=Path, help="open_clip: the checkpoint file")
+    parser.add_argument("--open-clip-config", type=Path, help="open_clip: a model-config JSON")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if (args.encoder == "open_clip") != bool(args.open_clip_model and args.open_clip_weights):
+        parser.error("--encoder open_clip goes with --open-clip-model and --open-clip-weights")
     torch.set_num_threads(1)
     config = WidinConfig(
-        encoder=args.encoder,
+        encoder="unimodal" if args.encoder == "unimodal" else "clip",
         pretrain=args.pretrain,
         pool_domains=tuple(args.pool_domains),
         clip=ClipConfig(epochs=args.clip_epochs),
@@ -145,8 +157,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             mechanism_per_domain=30,
         )
     started = time.perf_counter()
-    text = TextEncoder(minilm_path())
-    bank = None
+    bank, joint_encoder = None, None
+    if args.encoder == "open_clip":
+        towers = load_open_clip(args.open_clip_model, args.open_clip_weights, args.open_clip_config)
+        text, joint_encoder = towers.text, towers.image
+    else:
+        text = TextEncoder(minilm_path())
     if args.encoder == "clip":  # the captions are embedded once, not per seed
         bank = caption_bank(text, DIGIT_NAMES, tuple(config.pool_domains or DOMAINS))
     rows = []
@@ -155,7 +171,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data = digits_dg(size=config.size, seed=seed)
         if args.quick:  # a smoke run: the first 600 digits
             data = data.subset(data.index < 600)
-        report = run_digits_dg(text, config, seed, data, progress=progress_line, bank=bank)
+        report = run_digits_dg(
+            text, config, seed, data, progress_line, bank=bank, encoder=joint_encoder
+        )
         print(file=sys.stderr)
         rows.append(
             {
@@ -176,7 +194,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_targets(checks)
     wall = time.perf_counter() - started
     print(f"\nwall time {wall:.0f} s on {torch.get_num_threads()} thread(s)")
-    name = "widin" if args.encoder == "unimodal" else "widin_clip"
+    name = {"unimodal": "widin", "clip": "widin_clip"}.get(args.encoder, "widin_open_clip")
+    if args.encoder == "open_clip":
+        name += "_" + args.open_clip_model.replace("/", "-")
     if args.encoder == "clip" and args.pool_domains:
         name += "_pool_" + "_".join(args.pool_domains)
     name += "_quick" if args.quick else ""

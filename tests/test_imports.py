@@ -26,6 +26,7 @@ HEAVY = (
     "openai",
     "xgrammar",
     "textual",
+    "open_clip",
 )
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools._offline import minilm_path
 from tools.registry import ToolContext, ToolResult, tool
@@ -24,11 +24,25 @@ COLOURS = {
 class TrainArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    encoder: Literal["unimodal", "clip"] = Field(
+    encoder: Literal["unimodal", "clip", "open_clip"] = Field(
         default="unimodal",
         description="'unimodal': a small CNN trained with SimCLR plus frozen all-MiniLM-L6-v2; "
         "'clip': a CLIP-like tower trained against frozen MiniLM on captioned digits of every "
-        "style held apart from the test (adds the zero-shot baseline).",
+        "style held apart from the test (adds the zero-shot baseline); 'open_clip': both "
+        "towers of an open_clip model whose weights you have (open_clip_model, "
+        "open_clip_weights).",
+    )
+    open_clip_model: str | None = Field(
+        default=None,
+        description="open_clip architecture name (open_clip.list_models()), or the file name "
+        "of open_clip_config without .json. Only with encoder 'open_clip'.",
+    )
+    open_clip_weights: str | None = Field(
+        default=None, description="Local open_clip checkpoint file; nothing is downloaded."
+    )
+    open_clip_config: str | None = Field(
+        default=None,
+        description="open_clip model-config JSON, for an architecture open_clip does not ship.",
     )
     source: DomainName = Field(default="clean", description="The one Digits-DG training domain.")
     targets: list[DomainName] = Field(
@@ -49,6 +63,16 @@ class TrainArgs(BaseModel):
         default=60, ge=1, le=2000, description="Full-batch epochs of each stage-2 head and probe."
     )
     seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _open_clip_fields_go_together(self) -> TrainArgs:
+        given = [self.open_clip_model, self.open_clip_weights, self.open_clip_config]
+        if self.encoder == "open_clip":
+            if not (self.open_clip_model and self.open_clip_weights):
+                raise ValueError("encoder 'open_clip' needs open_clip_model and open_clip_weights")
+        elif any(given):
+            raise ValueError("open_clip_model, _weights and _config need encoder 'open_clip'")
+        return self
 
 
 class DomainAccuracy(BaseModel):
@@ -133,16 +157,24 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
         digits_dg,
     )
     from methods.widin.experiment import run_digits_dg
+    from methods.widin.openclip import load_open_clip
 
     targets = [d for d in dict.fromkeys(args.targets) if d != args.source]
     if not targets:
         raise ValueError(f"targets must name a domain other than the source {args.source!r}")
-    ctx.report(0.0, "loading the text encoder")
-    text = TextEncoder(minilm_path())
+    joint_encoder = None
+    if args.encoder == "open_clip":
+        assert args.open_clip_model and args.open_clip_weights  # checked by TrainArgs
+        ctx.report(0.0, f"loading open_clip {args.open_clip_model}")
+        towers = load_open_clip(args.open_clip_model, args.open_clip_weights, args.open_clip_config)
+        text, joint_encoder = towers.text, towers.image
+    else:
+        ctx.report(0.0, "loading the text encoder")
+        text = TextEncoder(minilm_path())
     ctx.report(0.02, "drawing Digits-DG")
     data = digits_dg((args.source, *targets), seed=args.seed)
     config = WidinConfig(
-        encoder=args.encoder,
+        encoder="unimodal" if args.encoder == "unimodal" else "clip",
         simclr=SimCLRConfig(epochs=args.simclr_epochs),
         clip=ClipConfig(epochs=args.clip_epochs),
         wording=WordingConfig(steps=args.wording_steps),
@@ -152,7 +184,12 @@ def train(args: TrainArgs, ctx: ToolContext) -> TrainResult:
         mechanism_per_domain=100,
     )
     report = run_digits_dg(
-        text, config, args.seed, data, progress=lambda f, m: ctx.report(0.05 + 0.9 * f, m)
+        text,
+        config,
+        args.seed,
+        data,
+        progress=lambda f, m: ctx.report(0.05 + 0.9 * f, m),
+        encoder=joint_encoder,
     )
     rows = [
         DomainAccuracy(domain=d, **{m: report.accuracy[m][d] for m in report.accuracy})

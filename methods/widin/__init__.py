@@ -44,8 +44,9 @@ from methods.widin.experiment import (
     pretrain_clip,
     run_digits_dg,
 )
+from methods.widin.openclip import OpenClip, OpenClipImage, OpenClipText, load_open_clip
 from methods.widin.probes import linear_probe, probe_accuracy
-from methods.widin.text import TextEncoder
+from methods.widin.text import TextEncoder, TextTower
 from methods.widin.wording import (
     Projector,
     TextMap,
@@ -62,6 +63,9 @@ __all__ = [
     "DOMAINS",
     "ENCODERS",
     "METHODS",
+    "OpenClip",
+    "OpenClipImage",
+    "OpenClipText",
     "CaptionBank",
     "ClipConfig",
     "ClipTower",
@@ -74,6 +78,7 @@ __all__ = [
     "Stage2",
     "Stage2Config",
     "TextEncoder",
+    "TextTower",
     "TextMap",
     "WidinConfig",
     "WidinModel",
@@ -84,6 +89,7 @@ __all__ = [
     "digits_dg",
     "embed_images",
     "fit_widin",
+    "load_open_clip",
     "image_files",
     "linear_probe",
     "load_image_folder",

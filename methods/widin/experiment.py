@@ -25,8 +25,9 @@ from methods.widin.decompose import (
     train_stage2,
 )
 from methods.widin.encoders import SimCLRConfig, SmallCNN, embed_images, train_simclr
+from methods.widin.openclip import OpenClipImage, load_open_clip
 from methods.widin.probes import linear_probe, probe_accuracy
-from methods.widin.text import TextEncoder
+from methods.widin.text import TextTower
 from methods.widin.wording import (
     Projector,
     TextMap,
@@ -38,6 +39,8 @@ from methods.widin.wording import (
 )
 
 Progress = Callable[[float, str], None]
+# An image tower already in the text encoder's sentence space, so G is the identity.
+JointEncoder = ClipTower | OpenClipImage
 METHODS = ("linear", "mlp", "widin", "widin_no_ia")
 CLIP_METHODS = ("linear", "mlp", "zero_shot", "widin", "widin_no_ia")
 ENCODERS = ("unimodal", "clip")
@@ -82,7 +85,7 @@ class JointSpace(nn.Module):
 class WidinModel:
     """A fitted WIDIn classifier: E_v -> F_D -> F_C at test time; G and F_p kept for analysis."""
 
-    encoder: SmallCNN | ClipTower
+    encoder: SmallCNN | JointEncoder
     scaler: Standardizer
     text_map: TextMap | JointSpace
     projector: Projector
@@ -94,6 +97,8 @@ class WidinModel:
 
     @property
     def kind(self) -> str:
+        if isinstance(self.encoder, OpenClipImage):
+            return "open_clip"
         return "clip" if isinstance(self.encoder, ClipTower) else "unimodal"
 
     def features(self, images: np.ndarray) -> np.ndarray:
@@ -107,12 +112,22 @@ class WidinModel:
         return predict(self.stage2, self.features(images))
 
     def save(self, path: str | Path) -> Path:
+        """Everything trained here; an open_clip tower is saved as where to load it from."""
         path = Path(path)
+        if isinstance(self.encoder, OpenClipImage):
+            if self.encoder.source is None:
+                raise ValueError(
+                    "this model's open_clip tower was built in memory, so a saved model could "
+                    "not find it again: load the tower with load_open_clip(name, weights)"
+                )
+            encoder, shape = self.encoder.source, None
+        else:
+            encoder, shape = self.encoder.state_dict(), (self.encoder.width, self.encoder.dim)
         torch.save(
             {
                 "kind": self.kind,
-                "encoder": self.encoder.state_dict(),
-                "encoder_shape": (self.encoder.width, self.encoder.dim),
+                "encoder": encoder,
+                "encoder_shape": shape,
                 "scaler": (self.scaler.mean, self.scaler.std),
                 "text_map": self.text_map.state_dict(),
                 "projector": self.projector.state_dict(),
@@ -132,21 +147,27 @@ class WidinModel:
         if not path.is_file():
             raise FileNotFoundError(f"model_path {str(path)!r} does not exist")
         state = torch.load(path, weights_only=False)
-        width, dim = state["encoder_shape"]
         s2 = state["stage2"]
         text_dim = s2["classifier.weight"].shape[1]
         scaler = Standardizer.__new__(Standardizer)
         scaler.mean, scaler.std = state["scaler"]
-        encoder: SmallCNN | ClipTower
+        kind = state.get("kind", "unimodal")
+        encoder: SmallCNN | JointEncoder
         text_map: TextMap | JointSpace
-        if state.get("kind", "unimodal") == "clip":
+        if kind == "open_clip":
+            encoder, dim = load_open_clip(**state["encoder"]).image, text_dim
+            text_map = JointSpace(scaler.mean, scaler.std)
+        elif kind == "clip":
+            width, dim = state["encoder_shape"]
             encoder = ClipTower(width, dim, text_dim)
+            encoder.load_state_dict(state["encoder"])
             text_map = JointSpace(scaler.mean, scaler.std)
             dim = text_dim  # the features are the joint-space embeddings
         else:
+            width, dim = state["encoder_shape"]
             encoder = SmallCNN(width, dim)
+            encoder.load_state_dict(state["encoder"])
             text_map = TextMap(dim, text_dim)
-        encoder.load_state_dict(state["encoder"])
         stage2 = Stage2(dim, text_dim, s2["classifier.weight"].shape[0])
         stage2.load_state_dict(s2)
         text_map.load_state_dict(state["text_map"])
@@ -168,17 +189,23 @@ class WidinModel:
 def fit_widin(
     train: DGData,
     val: DGData,
-    text: TextEncoder,
+    text: TextTower,
     config: WidinConfig = WidinConfig(),
     seed: int = 0,
-    encoder: SmallCNN | ClipTower | None = None,
+    encoder: SmallCNN | JointEncoder | None = None,
     progress: Progress | None = None,
 ) -> WidinModel:
     """Train WIDIn on one source domain: SimCLR encoder (unless given), G, F_p, k, F_D and F_C.
 
-    A ClipTower encoder is already in the text space: G is then the identity (JointSpace).
+    A ClipTower or an open_clip image tower is already in the text space: G is then the
+    identity (JointSpace). An open_clip tower needs its own model's text tower as `text`.
     """
     say = progress or (lambda f, m: None)
+    if isinstance(encoder, OpenClipImage) and getattr(text, "model", None) is not encoder.model:
+        raise ValueError(
+            "text must be the text tower of the same open_clip model as the image encoder "
+            "(load_open_clip(...).text)"
+        )
     if encoder is None:
         if config.encoder != "unimodal":
             raise ValueError("encoder must be given for the CLIP-like path (see run_digits_dg)")
@@ -188,7 +215,7 @@ def fit_widin(
     x_train, x_val = scaler(raw), scaler(embed_images(encoder, val.images))
     t_c = class_embeddings(text, train.class_names, config.wording.class_template)
     g: TextMap | JointSpace
-    if isinstance(encoder, ClipTower):
+    if isinstance(encoder, (ClipTower, OpenClipImage)):
         g = JointSpace(scaler.mean, scaler.std)
     else:
         g = train_text_map(x_train, train.labels, t_c, config.wording, seed)
@@ -293,7 +320,7 @@ def split_indices(labels: np.ndarray, config: WidinConfig, seed: int) -> tuple[n
 
 
 def mechanism_probes(
-    model: WidinModel, data: DGData, text: TextEncoder, class_template: str, seed: int = 0
+    model: WidinModel, data: DGData, text: TextTower, class_template: str, seed: int = 0
 ) -> dict[str, float]:
     """Domain and class probes on Delta = t_x - t_c, on G(x) and on x_e = G(x) - k Delta.
 
@@ -320,7 +347,7 @@ def mechanism_probes(
 
 def pretrain_clip(
     pool: DGData,
-    text: TextEncoder,
+    text: TextTower,
     config: WidinConfig,
     seed: int = 0,
     bank: CaptionBank | None = None,
@@ -343,12 +370,13 @@ def pretrain_clip(
 
 
 def run_digits_dg(
-    text: TextEncoder,
+    text: TextTower,
     config: WidinConfig = WidinConfig(),
     seed: int = 0,
     data: DGData | None = None,
     progress: Progress | None = None,
     bank: CaptionBank | None = None,
+    encoder: JointEncoder | None = None,
 ) -> DGReport:
     """Every method trained on `config.source` only, tested on every domain of `data`.
 
@@ -356,10 +384,14 @@ def run_digits_dg(
     CLIP-like: the tower is first trained on a captioned pool of digits (disjoint from every
     trained-on or tested digit), and zero-shot classification joins the baselines. `bank` is a
     precomputed caption bank for the pool styles (saves re-embedding the captions per seed).
+    `encoder` is a joint-space tower trained elsewhere (an open_clip model's, with its text
+    tower as `text`): the pool is then held out but not trained on.
     """
     say = progress or (lambda f, m: None)
     if config.encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {ENCODERS}, got {config.encoder!r}")
+    if encoder is not None and config.encoder != "clip":
+        raise ValueError("a pretrained joint-space encoder needs WidinConfig(encoder='clip')")
     if config.pretrain not in ("pool", "source"):
         raise ValueError(f"pretrain must be 'pool' or 'source', got {config.pretrain!r}")
     started = time.perf_counter()
@@ -368,8 +400,9 @@ def run_digits_dg(
     pool_i, train_i, val_i, held_i = split_indices(source.labels, config, seed)
     train, val = source.subset(train_i), source.subset(val_i)
     held = data.subset(np.flatnonzero(np.isin(data.index, source.index[held_i])))
-    encoder: SmallCNN | ClipTower
-    if config.encoder == "clip":
+    if encoder is not None:
+        say(0.3, "using the given joint-space encoder")
+    elif config.encoder == "clip":
         pool = data.subset(np.flatnonzero(np.isin(data.index, source.index[pool_i])))
         encoder = pretrain_clip(pool, text, config, seed, bank, lambda f, m: say(0.3 * f, m))
     else:

@@ -4,11 +4,23 @@ pseudo-word tokens through `inputs_embeds`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 PLACEHOLDER = "[V]"
+
+
+class TextTower(Protocol):
+    """What WIDIn needs of a frozen text encoder: `TextEncoder` here, `OpenClipText` for CLIP."""
+
+    dim: int  # width of a token embedding, so of a pseudo-word
+    word_embeddings: torch.Tensor  # the token table (vocabulary, dim)
+
+    def encode(self, texts: list[str]) -> torch.Tensor: ...
+
+    def word(self, template: str, tokens: torch.Tensor) -> torch.Tensor: ...
 
 
 class TextEncoder:
@@ -52,7 +64,7 @@ class TextEncoder:
         """
         if tokens.ndim != 2 or tokens.shape[1] != self.dim:
             raise ValueError(f"tokens must have shape (N, {self.dim}), got {tuple(tokens.shape)}")
-        before, after = _split_template(template)
+        before, after = split_template(template)
         ids_before = self.tokenizer(before, add_special_tokens=False)["input_ids"]
         ids_after = self.tokenizer(after, add_special_tokens=False)["input_ids"]
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
@@ -67,7 +79,8 @@ class TextEncoder:
         return _pool(hidden, mask)
 
 
-def _split_template(template: str) -> tuple[str, str]:
+def split_template(template: str) -> tuple[str, str]:
+    """The text before and after the one `[V]` of a wording template."""
     if template.count(PLACEHOLDER) != 1:
         raise ValueError(f"template must contain {PLACEHOLDER} exactly once, got {template!r}")
     before, after = template.split(PLACEHOLDER)

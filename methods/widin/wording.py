@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.widin.text import TextEncoder
+from methods.widin.text import TextTower
 
 Progress = Callable[[float, str], None]
 
@@ -59,9 +59,7 @@ class WordingConfig:
     lambda_ca: float = 0.3
 
 
-def class_embeddings(
-    text: TextEncoder, class_names: tuple[str, ...], template: str
-) -> torch.Tensor:
+def class_embeddings(text: TextTower, class_names: tuple[str, ...], template: str) -> torch.Tensor:
     """t_c for every class: the sentence embedding of the class prompt, (C, dim)."""
     if "{}" not in template:
         raise ValueError(f"class_template must contain '{{}}' for the class name, got {template!r}")
@@ -91,7 +89,7 @@ def train_wording(
     labels: np.ndarray,
     text_map: TextMap,
     t_c: torch.Tensor,
-    text: TextEncoder,
+    text: TextTower,
     config: WordingConfig,
     seed: int = 0,
     progress: Progress | None = None,
@@ -130,7 +128,7 @@ def train_wording(
 
 @torch.no_grad()
 def word_images(
-    projector: Projector, feats: np.ndarray, text: TextEncoder, template: str, batch: int = 256
+    projector: Projector, feats: np.ndarray, text: TextTower, template: str, batch: int = 256
 ) -> np.ndarray:
     """t_x (N, dim_text) for image features (N, dim_in)."""
     x = torch.from_numpy(feats)
