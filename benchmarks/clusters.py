@@ -67,7 +67,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         window=WINDOW, method=args.method, steps=args.steps, n_nodes=500, seed=0
     )
     chosen = found.clusters[: args.circuits]
-    circuits = cluster_circuits(model, saes, found, chosen, circuit_config, args.workers, progress)
+    circuits = cluster_circuits(
+        model,
+        saes,
+        found,
+        chosen,
+        circuit_config,
+        args.workers,
+        progress,
+        backend=args.backend,
+        ray_address=args.ray_address,
+    )
     report_dir = sae_folder().parent / (
         f"clusters_report{layers_tag(layers)}" + ("_quick" if args.quick else "")
     )
@@ -181,13 +191,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--circuits", type=int, default=None, help="largest clusters to explain")
     parser.add_argument("--method", choices=["ig", "attrib"], default="ig")
     parser.add_argument("--steps", type=int, default=10, help="IG steps")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="processes (or local Ray CPUs)")
+    parser.add_argument(
+        "--backend",
+        choices=["processes", "ray"],
+        default="processes",
+        help="shard the circuits over processes here, or as Ray tasks (pip install 'ponder[ray]')",
+    )
+    parser.add_argument("--ray-address", help="a running Ray cluster, e.g. 'auto' (with ray)")
     parser.add_argument("--recompute", action="store_true", help="ignore the cached clusters")
     add_layers_argument(parser, "clusters")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if message := layers_error(args.layers):
         parser.error(message)
+    if args.ray_address and args.backend != "ray":
+        parser.error("--ray-address goes with --backend ray")
     args.tokens = args.tokens or (100 if args.quick else 1000)
     args.k = args.k or (5 if args.quick else 50)
     args.circuits = args.circuits if args.circuits is not None else (2 if args.quick else 5)

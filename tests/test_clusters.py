@@ -4,6 +4,7 @@ gradients, spherical k-means, purity against shuffled labels, circuits and the H
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -246,6 +247,51 @@ def test_sharded_circuits_match_the_serial_ones(tiny):
     assert list(sharded) == list(serial)
     for i in serial:
         assert sharded[i].faithfulness == pytest.approx(serial[i].faithfulness, abs=1e-5)
+
+
+def test_ray_tasks_give_the_serial_circuits(tiny):
+    pytest.importorskip("ray")
+    model, saes, _, rows = tiny
+    found = find_behaviours(
+        model, rows, BehaviourConfig(n_tokens=60, k=3, dims=64, min_context=8, stride=2)
+    )
+    config = ClusterCircuitConfig(window=8, n_nodes=20, sizes=(), method="attrib")
+    serial = cluster_circuits(model, saes, found, found.clusters[:2], config)
+    seen: list[str] = []
+    on_ray = cluster_circuits(
+        model,
+        saes,
+        found,
+        found.clusters[:2],
+        config,
+        workers=2,
+        progress=lambda f, m: seen.append(m),
+        backend="ray",
+    )
+    assert list(on_ray) == list(serial)
+    for i in serial:
+        assert on_ray[i].faithfulness == pytest.approx(serial[i].faithfulness, abs=1e-5)
+        assert on_ray[i].top_nodes == serial[i].top_nodes
+    assert sum("(Ray)" in m for m in seen) == 2
+    import ray
+
+    assert not ray.is_initialized()  # the local instance this call started is shut down
+
+
+def test_bad_backend_arguments_are_refused(tiny, monkeypatch):
+    model, saes, _, rows = tiny
+    found = find_behaviours(
+        model, rows, BehaviourConfig(n_tokens=60, k=3, dims=64, min_context=8, stride=2)
+    )
+    config = ClusterCircuitConfig(window=8, n_nodes=20, sizes=(), method="attrib")
+    clusters = found.clusters[:1]
+    with pytest.raises(ValueError, match="backend must be one of"):
+        cluster_circuits(model, saes, found, clusters, config, backend="dask")
+    with pytest.raises(ValueError, match="ray_address needs backend='ray'"):
+        cluster_circuits(model, saes, found, clusters, config, ray_address="auto")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match="ponder\\[ray\\]"):
+        cluster_circuits(model, saes, found, clusters, config, backend="ray")
 
 
 def test_split_contexts_holds_out_a_share_and_keeps_tiny_clusters_in_sample():

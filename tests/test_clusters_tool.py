@@ -60,6 +60,24 @@ def test_tool_arguments_that_cannot_work_are_named(tmp_path):
         call("circuits.cluster_behaviours", {**SMALL, "max_loss": 1e-12}, artifact_dir=tmp_path)
     with pytest.raises(ToolError, match="local model"):
         call("circuits.cluster_behaviours", {**SMALL, "model": "chat"}, artifact_dir=tmp_path)
+    with pytest.raises(ToolArgumentsError, match="only used with backend 'ray'"):
+        call("circuits.cluster_behaviours", {**SMALL, "ray_address": "auto"})
+
+
+@pytest.mark.usefixtures("module_home")
+def test_tool_runs_the_cluster_circuits_as_ray_tasks(tmp_path):
+    pytest.importorskip("ray")
+    progress = []
+    args = {**SMALL, "backend": "ray", "workers": 2}
+    result = call(
+        "circuits.cluster_behaviours",
+        args,
+        artifact_dir=tmp_path,
+        progress=lambda f, m: progress.append(m),
+    )
+    explained = [c for c in result.clusters if c.faithfulness is not None]
+    assert len(explained) == 2 and all(c.circuit_nodes == 30 for c in explained)
+    assert sum("(Ray)" in m for m in progress) == 2
 
 
 def test_example_task_clusters_behaviours_through_the_agent(run_example_task):

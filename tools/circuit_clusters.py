@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools._offline import local_weights, ponder_home
 from tools.registry import ToolContext, ToolResult, tool
@@ -42,8 +42,26 @@ class ClusterArgs(BaseModel):
     max_nodes: int = Field(default=100, ge=1, le=20000, description="Nodes per cluster circuit.")
     max_contexts: int = Field(default=100, ge=1, le=1000, description="Discovery contexts.")
     method: Literal["ig", "attrib"] = Field(default="ig", description="IG (10 steps) or AtP.")
-    workers: int = Field(default=1, ge=1, le=64, description="Processes for the circuits.")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Processes (or local Ray CPUs) for the circuits."
+    )
+    backend: Literal["processes", "ray"] = Field(
+        default="processes",
+        description="How the per-cluster circuits shard: spawned processes on this machine, or "
+        "Ray tasks (pip install 'ponder[ray]').",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="A running Ray cluster to use (e.g. 'auto'); every node needs Ponder "
+        "installed. Unset: a local Ray instance with `workers` CPUs. Only with backend 'ray'.",
+    )
     seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _ray_address_needs_ray(self) -> ClusterArgs:
+        if self.ray_address is not None and self.backend != "ray":
+            raise ValueError("ray_address is only used with backend 'ray'")
+        return self
 
 
 class ClusterRow(BaseModel):
@@ -165,6 +183,8 @@ def cluster_behaviours(args: ClusterArgs, ctx: ToolContext) -> ClusterResult:
         circuit_config,
         args.workers,
         lambda f, m: ctx.report(0.61 + 0.34 * f, m),
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     out = ctx.artifact_dir / "clusters"
     paths = write_report(

@@ -4,12 +4,18 @@ next token), faithfulness on held-out contexts of the cluster, sharded across pr
     found = find_behaviours(model, rows, BehaviourConfig(k=50))
     config = ClusterCircuitConfig(window=16, n_nodes=500)
     circuits = cluster_circuits(model, saes, found, found.clusters[:5], config, workers=2)
+    # beyond one machine: each cluster a Ray task on a running cluster (pip install 'ponder[ray]')
+    circuits = cluster_circuits(..., backend="ray", ray_address="auto")
 
 Contexts are the `window` tokens before each predicted token (right-aligned, so the prediction
 is always at the last position). Effects are summed over positions (the paper's "sum"
 aggregation: a node is a feature, or a submodule's error term, wherever it fires), the window's
 first position (the attention sink) is never ablated, and faithfulness zero-ablates what is
 outside the circuit, as discovery's zero patch does; mean ablation is reported beside it.
+
+Clusters are independent, so they shard: over spawned processes on this machine, or as Ray
+tasks (an optional extra) where one machine is not enough. Ray then schedules, ships the model
+and SAEs to each node once (its object store), and retries a task whose worker dies.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from methods.circuits.clusters import Behaviours, Cluster
 from methods.circuits.render import node_id
 
 Progress = Callable[[float, str], None]
+Backend = Literal["processes", "ray"]
+BACKENDS: tuple[str, ...] = ("processes", "ray")
 
 
 @dataclass
@@ -273,14 +281,24 @@ def cluster_circuits(
     config: ClusterCircuitConfig | None = None,
     workers: int = 1,
     progress: Progress = lambda f, m: None,
+    backend: Backend = "processes",
+    ray_address: str | None = None,
 ) -> dict[int, ClusterCircuit]:
-    """A circuit per given cluster, keyed by cluster index. `workers` > 1 shards the clusters
-    over that many processes (spawned; each gets a copy of the model and SAEs, one thread);
-    for more than one machine run `circuit_for_contexts` per cluster as Ray tasks."""
+    """A circuit per given cluster, keyed by cluster index.
+
+    backend "processes": `workers` > 1 shards the clusters over that many spawned processes
+    (each gets a copy of the model and SAEs). backend "ray": each cluster is a Ray task; with
+    `ray_address` (e.g. "auto" or "ray://head:10001") on that cluster, where every node needs
+    Ponder installed, else on a local Ray instance with `workers` CPUs. Each worker runs
+    PONDER_THREADS torch threads (default 1)."""
     c = config or ClusterCircuitConfig()
     c.check()
     if workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if ray_address is not None and backend != "ray":
+        raise ValueError("ray_address needs backend='ray'")
     if not dictionaries:
         raise ValueError("dictionaries is empty: give at least one {hook point: SAE}")
     jobs = []
@@ -288,7 +306,10 @@ def cluster_circuits(
         disc, ev, in_sample = cluster_inputs(found, cl, c)
         jobs.append((disc, ev, c, cl.index, in_sample))
     out: dict[int, ClusterCircuit] = {}
-    if workers == 1 or len(jobs) <= 1:
+    threads = int(os.environ.get("PONDER_THREADS", "1"))
+    if backend == "ray":
+        out = _ray_circuits(model, dictionaries, jobs, workers, ray_address, threads, progress)
+    elif workers == 1 or len(jobs) <= 1:
         for i, (d, e, cfg, idx, ins) in enumerate(jobs):
             progress(i / max(len(jobs), 1), f"circuit of cluster {idx}")
             out[idx] = circuit_for_contexts(model, dictionaries, d, e, cfg, idx, ins)
@@ -297,7 +318,6 @@ def cluster_circuits(
 
         # Spawned, not forked: a fork of a process whose OpenMP pool is running can hang.
         ctx = multiprocessing.get_context("spawn")
-        threads = int(os.environ.get("PONDER_THREADS", "1"))
         with ProcessPoolExecutor(
             min(workers, len(jobs)), ctx, _init_worker, (model, dictionaries, threads)
         ) as pool:
@@ -308,3 +328,47 @@ def cluster_circuits(
                 progress((i + 1) / len(jobs), f"circuit of cluster {got.cluster}")
     progress(1.0, f"{len(out)} circuits")
     return {cl.index: out[cl.index] for cl in clusters}
+
+
+def _ray_circuits(
+    model: nn.Module,
+    dictionaries: dict[str, nn.Module],
+    jobs: list[tuple],
+    workers: int,
+    address: str | None,
+    threads: int,
+    progress: Progress,
+) -> dict[int, ClusterCircuit]:
+    """Run each job as a Ray task, reporting progress as they finish."""
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError("backend 'ray' needs Ray: pip install 'ponder[ray]'") from err
+    started_here = not ray.is_initialized()
+    if started_here:
+        local = {"num_cpus": workers} if address is None else {}
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
+    try:
+        model_ref, dictionaries_ref = ray.put(model), ray.put(dictionaries)
+        task = ray.remote(num_cpus=1)(_circuit_task)
+        pending = {task.remote(model_ref, dictionaries_ref, job, threads): job for job in jobs}
+        out: dict[int, ClusterCircuit] = {}
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            pending.pop(done)
+            got = ray.get(done)
+            out[got.cluster] = got
+            progress(len(out) / len(jobs), f"circuit of cluster {got.cluster} (Ray)")
+        return out
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _circuit_task(
+    model: nn.Module, dictionaries: dict[str, nn.Module], job: tuple, threads: int
+) -> ClusterCircuit:
+    """One cluster's circuit, in a Ray worker."""
+    torch.set_num_threads(threads)
+    disc, ev, config, cluster, in_sample = job
+    return circuit_for_contexts(model, dictionaries, disc, ev, config, cluster, in_sample)
