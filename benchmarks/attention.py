@@ -1,6 +1,7 @@
 """Visual attention head-to-head: unit bars and costs for every module, then cluttered digits.
 
     python -m benchmarks.attention [--modules se cbam ...] [--seeds 0 1 2] [--quick] [--out DIR]
+    python -m benchmarks.attention --merge A.json B.json ... [--out DIR]
 
 Three parts. Unit bars: every registered module keeps (2, C, H, W) for H = W in {7, 16, 33},
 has finite gradients, and meets its stated invariance to 1e-5. Costs: parameters, FLOPs and
@@ -10,11 +11,16 @@ canvases every epoch; a ResNet-8 with and without each module, 3 seeds. Gates (S
 every residual block before the addition; residual modules (non-local, criss-cross, DANet) after
 the 10x10 stage. The default panel is the channel baseline SE plus the four spatial/self
 modules the card names (CBAM, non-local, criss-cross, DANet): about 25 minutes on one thread.
+
+Training is deterministic (a seed fixes the weights, canvases and batch order), so panels run
+separately (--modules ... --out DIR) can be joined with --merge, which refuses files whose
+config, seeds or baseline runs differ.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import sys
@@ -30,11 +36,30 @@ from benchmarks.common import RESULTS, Target, at_least, print_targets, write_js
 from methods.attention import available, entry
 from methods.attention.checks import check
 from methods.attention.costs import measure
-from methods.attention.experiment import BASELINE, CompareConfig, CompareResult, compare
+from methods.attention.experiment import (
+    BASELINE,
+    CompareConfig,
+    CompareResult,
+    RunResult,
+    compare,
+)
 
 PANEL = ["se", "cbam", "nonlocal", "criss_cross", "danet"]
-# The card's spatial/self modules: each should beat the baseline by 2 pp and look at the digit.
+# The spatial and self-attention modules, which should beat the baseline by 2 pp and look at
+# the digit: the catalog's spatial and self categories, and the modules the card counts as such.
+ATTENDING_CATEGORIES = {"spatial", "self"}
 ATTENDING = {"cbam", "nonlocal", "criss_cross", "danet"}
+VALIDATION = (
+    "Validation canvases come from 20% of the training digits (never the test digits). "
+    "They chose the training length (epochs 8 -> 12 -> 24: the baseline's validation "
+    "curve was still rising at 12; SGD 0.1 and AdamW 1e-2 did no better than AdamW "
+    "3e-3 there) and, per run, which inserted module's map the peak bar reads "
+    "(map_layer, from val_peak_by_layer). Placement and initialisation follow the papers."
+)
+
+
+def attending(row: dict[str, Any]) -> bool:
+    return row["module"] in ATTENDING or row["category"] in ATTENDING_CATEGORIES
 
 
 def _progress(line: str) -> None:
@@ -106,19 +131,19 @@ def print_curves(runs: list[Any]) -> None:
         print(f"{module:<12} " + " ".join(f"{v:5.1f}" for v in mean))
 
 
-def targets(checks: list[Any], rows: list[dict[str, Any]]) -> list[Target]:
+def targets(unit: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[Target]:
     out = [
         at_least(
-            f"modules passing the unit bars (of {len(checks)})",
-            sum(c.passed for c in checks),
-            len(checks),
+            f"modules passing the unit bars (of {len(unit)})",
+            sum(u["passed"] for u in unit),
+            len(unit),
         )
     ]
     for r in rows:
         if r["module"] == BASELINE:
             continue
         out.append(at_least(f"{r['module']} accuracy vs baseline (pp)", r["delta_pp"], -1.0))
-        if r["module"] in ATTENDING:
+        if attending(r):
             out.append(at_least(f"{r['module']} gain over baseline (pp)", r["delta_pp"], 2.0))
             if r["peak_in_box"] is not None:
                 out.append(
@@ -136,7 +161,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON result")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="join earlier results (other panels, same config and seeds) instead of training",
+    )
     args = parser.parse_args(argv)
+    if args.merge and (args.quick or args.modules):
+        parser.error("--merge joins finished results; it takes no --modules or --quick")
     args.config = CompareConfig()
     args.cost_modules, args.repeats = available(), 10
     if args.quick:
@@ -148,8 +182,66 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def merge_results(paths: list[Path]) -> dict[str, Any]:
+    """Results of several panels as one: runs joined, rows and bars recomputed.
+
+    The files must share config and seeds, and their baselines must agree run for run (training
+    is deterministic, so a baseline that differs means the files are not comparable). A module
+    run in several files keeps its last runs; unit bars and costs come from the last file.
+    """
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read benchmark result {str(path)!r}: {err}") from err
+    first = loaded[0]
+    baseline = {r["seed"]: r["accuracy"] for r in first["runs"] if r["module"] == BASELINE}
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    for path, result in zip(paths, loaded, strict=True):
+        if result.get("benchmark") != "attention":
+            raise ValueError(f"{path} is not an attention benchmark result")
+        if result["config"] != first["config"] or result["seeds"] != first["seeds"]:
+            raise ValueError(f"{path} was run with another config or seeds than {paths[0]}")
+        own = {r["seed"]: r["accuracy"] for r in result["runs"] if r["module"] == BASELINE}
+        if own != baseline:
+            raise ValueError(
+                f"{path}'s baseline runs {own} differ from {paths[0]}'s {baseline}: the runs "
+                "are not comparable (another code version or machine?)"
+            )
+        for r in result["runs"]:
+            runs[(r["module"], r["seed"])] = r
+    merged = CompareResult(
+        CompareConfig(**first["config"]), first["seeds"], [RunResult(**r) for r in runs.values()]
+    )
+    last = loaded[-1]
+    rows = merged.summary()
+    return {
+        "benchmark": "attention",
+        "seeds": first["seeds"],
+        "config": first["config"],
+        "unit": last["unit"],
+        "costs": last["costs"],
+        "validation": VALIDATION,
+        "compare": rows,
+        "runs": [asdict(r) for r in merged.runs],
+        "targets": targets(last["unit"], rows),
+        "runtime_s": sum(r["runtime_s"] for r in loaded),
+        "threads": last["threads"],
+        "jobs": last["jobs"],
+        "merged_from": [str(p) for p in paths],
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
+    if args.merge:
+        out = merge_results(args.merge)
+        print_compare(out["compare"])
+        print_targets(out["targets"])
+        path = write_json(out, args.out, "attention")
+        print(f"wrote {path}")
+        return out
     torch.set_num_threads(int(os.environ.get("PONDER_THREADS", "1")))
     started = time.perf_counter()
 
@@ -174,7 +266,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nCluttered digits, ResNet-8, seeds {args.seeds} (mean +- std over seeds)")
     print_compare(rows)
     print_curves(result.runs)
-    checked = targets(checks, rows)
+    unit = [{**asdict(c), "passed": c.passed} for c in checks]
+    checked = targets(unit, rows)
     print_targets(checked)
     runtime = time.perf_counter() - started
     print(f"\ntotal runtime {runtime:.0f} s")
@@ -182,15 +275,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "attention",
         "seeds": args.seeds,
         "config": asdict(args.config),
-        "unit": [{**asdict(c), "passed": c.passed} for c in checks],
+        "unit": unit,
         "costs": costs,
-        "validation": (
-            "Validation canvases come from 20% of the training digits (never the test digits). "
-            "They chose the training length (epochs 8 -> 12 -> 24: the baseline's validation "
-            "curve was still rising at 12; SGD 0.1 and AdamW 1e-2 did no better than AdamW "
-            "3e-3 there) and, per run, which inserted module's map the peak bar reads "
-            "(map_layer, from val_peak_by_layer). Placement and initialisation follow the papers."
-        ),
+        "validation": VALIDATION,
         "compare": rows,
         "runs": [asdict(r) for r in result.runs],
         "targets": checked,

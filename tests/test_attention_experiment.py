@@ -247,6 +247,66 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert all(isinstance(t["passed"], bool) for t in result["targets"])
 
 
+def _panel_result(path, modules: list[str], baseline: float = 0.9, lr: float = 3e-3):
+    """A minimal result file of the benchmark: every module run on seeds 0 and 1."""
+    from dataclasses import asdict
+
+    from methods.attention.experiment import CompareConfig, RunResult
+
+    runs = [
+        asdict(RunResult(m, seed, baseline if m == BASELINE else 0.95, None, 10, 1.0))
+        for m in [BASELINE, *modules]
+        for seed in (0, 1)
+    ]
+    result = {
+        "benchmark": "attention",
+        "seeds": [0, 1],
+        "config": asdict(CompareConfig(lr=lr)),
+        "unit": [{"module": m, "passed": True} for m in modules],
+        "costs": [],
+        "runs": runs,
+        "runtime_s": 5.0,
+        "threads": 1,
+        "jobs": 2,
+    }
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_benchmark_merges_panels_and_applies_the_bars_by_category(tmp_path):
+    from benchmarks import attention
+
+    first = _panel_result(tmp_path / "a.json", ["se", "cbam"])
+    second = _panel_result(tmp_path / "b.json", ["eca", "gc"])
+    out = tmp_path / "out"
+    merged = attention.main(["--merge", str(first), str(second), "--out", str(out)])
+    assert [r["module"] for r in merged["compare"]] == [BASELINE, "se", "cbam", "eca", "gc"]
+    assert all(r["delta_pp"] == pytest.approx(5.0) for r in merged["compare"][1:])
+    names = [t.name for t in merged["targets"]]
+    # gc is a self-attention module in the catalog: the +2 pp bar applies; eca is a channel gate
+    assert "gc gain over baseline (pp)" in names and "eca gain over baseline (pp)" not in names
+    assert json.loads((out / "attention.json").read_text())["merged_from"] == [
+        str(first),
+        str(second),
+    ]
+    with pytest.raises(SystemExit):  # merging trains nothing, so it takes no panel
+        attention.main(["--merge", str(first), "--modules", "se", "--out", str(out)])
+
+
+def test_benchmark_refuses_to_merge_runs_that_are_not_comparable(tmp_path):
+    from benchmarks.attention import merge_results
+
+    first = _panel_result(tmp_path / "a.json", ["se"])
+    with pytest.raises(ValueError, match="baseline runs .* differ"):
+        merge_results([first, _panel_result(tmp_path / "b.json", ["eca"], baseline=0.8)])
+    with pytest.raises(ValueError, match="another config or seeds"):
+        merge_results([first, _panel_result(tmp_path / "c.json", ["eca"], lr=1e-2)])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read benchmark result"):
+        merge_results([first, broken])
+
+
 def test_benchmark_rejects_zero_jobs():
     from benchmarks.attention import run_seeds
 
