@@ -48,11 +48,12 @@ class OpenClipImage(nn.Module):
     def __init__(self, model: nn.Module, source: dict[str, str | None] | None = None) -> None:
         super().__init__()
         self.source = source
-        cfg = _import_open_clip().get_model_preprocess_cfg(model)
+        open_clip = _import_open_clip()
+        cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
         self.size = (size, size) if isinstance(size, int) else tuple(size)
-        mean = torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073)))
-        std = torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711)))
+        mean = torch.tensor(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN))
+        std = torch.tensor(cfg.get("std", open_clip.OPENAI_DATASET_STD))
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
         self.model = model.eval()
