@@ -107,7 +107,7 @@ def print_costs(costs: list[dict[str, Any]]) -> None:
 
 def print_compare(rows: list[dict[str, Any]]) -> None:
     header = (
-        f"{'module':<12} {'category':<12} {'params':>7} {'accuracy':>14} {'vs base':>8} "
+        f"{'module':<12} {'category':<14} {'params':>7} {'accuracy':>14} {'vs base':>8} "
         f"{'peak in box':>11} {'train s':>8}"
     )
     print(header)
@@ -117,7 +117,7 @@ def print_compare(rows: list[dict[str, Any]]) -> None:
         peak = "-" if r["peak_in_box"] is None else f"{r['peak_in_box']:.3f}"
         acc = f"{100 * r['accuracy']:.1f} +- {100 * r['accuracy_std']:.1f}"
         print(
-            f"{r['module']:<12} {r['category']:<12} {r['params']:>7} {acc:>14} {delta:>8} "
+            f"{r['module']:<12} {r['category']:<14} {r['params']:>7} {acc:>14} {delta:>8} "
             f"{peak:>11} {r['train_s']:>8.1f}"
         )
 
