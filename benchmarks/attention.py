@@ -182,6 +182,34 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def result_json(
+    seeds: list[int],
+    config: dict[str, Any],
+    unit: list[dict[str, Any]],
+    costs: list[dict[str, Any]],
+    result: CompareResult,
+    runtime_s: float,
+    threads: int,
+    jobs: int,
+) -> dict[str, Any]:
+    """The benchmark's JSON record: rows and bars computed from the runs."""
+    rows = result.summary()
+    return {
+        "benchmark": "attention",
+        "seeds": seeds,
+        "config": config,
+        "unit": unit,
+        "costs": costs,
+        "validation": VALIDATION,
+        "compare": rows,
+        "runs": [asdict(r) for r in result.runs],
+        "targets": targets(unit, rows),
+        "runtime_s": runtime_s,
+        "threads": threads,
+        "jobs": jobs,
+    }
+
+
 def merge_results(paths: list[Path]) -> dict[str, Any]:
     """Results of several panels as one: runs joined, rows and bars recomputed.
 
@@ -215,22 +243,17 @@ def merge_results(paths: list[Path]) -> dict[str, Any]:
         CompareConfig(**first["config"]), first["seeds"], [RunResult(**r) for r in runs.values()]
     )
     last = loaded[-1]
-    rows = merged.summary()
-    return {
-        "benchmark": "attention",
-        "seeds": first["seeds"],
-        "config": first["config"],
-        "unit": last["unit"],
-        "costs": last["costs"],
-        "validation": VALIDATION,
-        "compare": rows,
-        "runs": [asdict(r) for r in merged.runs],
-        "targets": targets(last["unit"], rows),
-        "runtime_s": sum(r["runtime_s"] for r in loaded),
-        "threads": last["threads"],
-        "jobs": last["jobs"],
-        "merged_from": [str(p) for p in paths],
-    }
+    out = result_json(
+        first["seeds"],
+        first["config"],
+        last["unit"],
+        last["costs"],
+        merged,
+        sum(r["runtime_s"] for r in loaded),
+        last["threads"],
+        last["jobs"],
+    )
+    return {**out, "merged_from": [str(p) for p in paths]}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -254,7 +277,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cost = asdict(measure(name, repeats=args.repeats))
         costs.append({**cost, "category": e.category, "source": e.source})
     result = run_seeds(args.modules, args.seeds, args.config, args.jobs)
-    rows = result.summary()
+    unit = [{**asdict(c), "passed": c.passed} for c in checks]
+    out = result_json(
+        args.seeds,
+        asdict(args.config),
+        unit,
+        costs,
+        result,
+        time.perf_counter() - started,
+        torch.get_num_threads(),
+        args.jobs,
+    )
 
     print("\nUnit bars and costs (C=64, 32x32, batch 1, 1 thread)")
     print_costs(costs)
@@ -264,27 +297,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + (f"; failed: {failed}" if failed else "")
     )
     print(f"\nCluttered digits, ResNet-8, seeds {args.seeds} (mean +- std over seeds)")
-    print_compare(rows)
+    print_compare(out["compare"])
     print_curves(result.runs)
-    unit = [{**asdict(c), "passed": c.passed} for c in checks]
-    checked = targets(unit, rows)
-    print_targets(checked)
-    runtime = time.perf_counter() - started
-    print(f"\ntotal runtime {runtime:.0f} s")
-    out = {
-        "benchmark": "attention",
-        "seeds": args.seeds,
-        "config": asdict(args.config),
-        "unit": unit,
-        "costs": costs,
-        "validation": VALIDATION,
-        "compare": rows,
-        "runs": [asdict(r) for r in result.runs],
-        "targets": checked,
-        "runtime_s": runtime,
-        "threads": torch.get_num_threads(),
-        "jobs": args.jobs,
-    }
+    print_targets(out["targets"])
+    print(f"\ntotal runtime {out['runtime_s']:.0f} s")
     path = write_json(out, args.out, "attention")
     print(f"wrote {path}")
     return out

@@ -25,6 +25,7 @@ import torch
 
 from benchmarks.circuits import add_layers_argument, layers_error, layers_tag
 from benchmarks.common import RESULTS, Target, at_least, print_targets, write_json
+from methods.circuits.clusters_circuits import BACKENDS
 
 ROW, WINDOW = 48, 16  # tokens per scanned row; circuit window (and earliest kept position)
 
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=1, help="processes (or local Ray CPUs)")
     parser.add_argument(
         "--backend",
-        choices=["processes", "ray"],
+        choices=BACKENDS,
         default="processes",
         help="shard the circuits over processes here, or as Ray tasks (pip install 'ponder[ray]')",
     )

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_targets(checks)
     wall = time.perf_counter() - started
     print(f"\nwall time {wall:.0f} s on {torch.get_num_threads()} thread(s)")
-    name = {"unimodal": "widin", "clip": "widin_clip"}.get(args.encoder, "widin_open_clip")
+    name = "widin" if args.encoder == "unimodal" else f"widin_{args.encoder}"
     if args.encoder == "open_clip":
         name += "_" + args.open_clip_model.replace("/", "-")
     if args.encoder == "clip" and args.pool_domains:

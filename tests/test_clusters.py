@@ -236,27 +236,31 @@ def test_mean_baseline_patches_to_the_batch_mean_and_zero_ablation_is_an_option(
         Evaluator(model, saes, Task(same, task.metric), ablation="resample")
 
 
-def test_sharded_circuits_match_the_serial_ones(tiny):
+@pytest.fixture(scope="module")
+def sharding(tiny):
+    """Three clusters of the tiny LM, a small circuit config, and two clusters' serial circuits."""
     model, saes, _, rows = tiny
     found = find_behaviours(
         model, rows, BehaviourConfig(n_tokens=60, k=3, dims=64, min_context=8, stride=2)
     )
     config = ClusterCircuitConfig(window=8, n_nodes=20, sizes=(), method="attrib")
     serial = cluster_circuits(model, saes, found, found.clusters[:2], config)
+    return found, config, serial
+
+
+def test_sharded_circuits_match_the_serial_ones(tiny, sharding):
+    model, saes, _, _ = tiny
+    found, config, serial = sharding
     sharded = cluster_circuits(model, saes, found, found.clusters[:2], config, workers=2)
     assert list(sharded) == list(serial)
     for i in serial:
         assert sharded[i].faithfulness == pytest.approx(serial[i].faithfulness, abs=1e-5)
 
 
-def test_ray_tasks_give_the_serial_circuits(tiny):
+def test_ray_tasks_give_the_serial_circuits(tiny, sharding):
     pytest.importorskip("ray")
-    model, saes, _, rows = tiny
-    found = find_behaviours(
-        model, rows, BehaviourConfig(n_tokens=60, k=3, dims=64, min_context=8, stride=2)
-    )
-    config = ClusterCircuitConfig(window=8, n_nodes=20, sizes=(), method="attrib")
-    serial = cluster_circuits(model, saes, found, found.clusters[:2], config)
+    model, saes, _, _ = tiny
+    found, config, serial = sharding
     seen: list[str] = []
     on_ray = cluster_circuits(
         model,
@@ -278,12 +282,9 @@ def test_ray_tasks_give_the_serial_circuits(tiny):
     assert not ray.is_initialized()  # the local instance this call started is shut down
 
 
-def test_bad_backend_arguments_are_refused(tiny, monkeypatch):
-    model, saes, _, rows = tiny
-    found = find_behaviours(
-        model, rows, BehaviourConfig(n_tokens=60, k=3, dims=64, min_context=8, stride=2)
-    )
-    config = ClusterCircuitConfig(window=8, n_nodes=20, sizes=(), method="attrib")
+def test_bad_backend_arguments_are_refused(tiny, sharding, monkeypatch):
+    model, saes, _, _ = tiny
+    found, config, _ = sharding
     clusters = found.clusters[:1]
     with pytest.raises(ValueError, match="backend must be one of"):
         cluster_circuits(model, saes, found, clusters, config, backend="dask")

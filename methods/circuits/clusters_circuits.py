@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ from methods.circuits.render import node_id
 
 Progress = Callable[[float, str], None]
 Backend = Literal["processes", "ray"]
-BACKENDS: tuple[str, ...] = ("processes", "ray")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 @dataclass
