@@ -253,7 +253,13 @@ def merge_results(paths: list[Path]) -> dict[str, Any]:
         last["threads"],
         last["jobs"],
     )
-    return {**out, "merged_from": [str(p) for p in paths]}
+    # A file that is itself a merge contributes its own sources, so the list stays flat.
+    sources = [
+        source
+        for path, result in zip(paths, loaded, strict=True)
+        for source in result.get("merged_from", [str(path)])
+    ]
+    return {**out, "merged_from": sources}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -254,7 +254,18 @@ def _panel_result(path, modules: list[str], baseline: float = 0.9, lr: float = 3
     from methods.attention.experiment import CompareConfig, RunResult
 
     runs = [
-        asdict(RunResult(m, seed, baseline if m == BASELINE else 0.95, None, 10, 1.0))
+        asdict(
+            RunResult(
+                m,
+                seed,
+                baseline if m == BASELINE else 0.95,
+                None,
+                10,
+                1.0,
+                val_accuracy=0.9,
+                train_accuracy=0.95,
+            )
+        )
         for m in [BASELINE, *modules]
         for seed in (0, 1)
     ]
@@ -289,6 +300,11 @@ def test_benchmark_merges_panels_and_applies_the_bars_by_category(tmp_path):
         str(first),
         str(second),
     ]
+    # Joining a later panel onto that merge lists every original panel, not the merge's file.
+    third = _panel_result(tmp_path / "c.json", ["sasa"])
+    again = attention.main(["--merge", str(out / "attention.json"), str(third), "--out", str(out)])
+    assert again["merged_from"] == [str(first), str(second), str(third)]
+    assert [r["module"] for r in again["compare"]][-1] == "sasa"
     with pytest.raises(SystemExit):  # merging trains nothing, so it takes no panel
         attention.main(["--merge", str(first), "--modules", "se", "--out", str(out)])
 
