@@ -73,6 +73,7 @@ def make_retriever(settings: Settings, store: MemoryStore) -> Retriever:
         store,
         weights=Weights(r.recency, r.importance, r.relevance),
         relevance_pool=r.relevance_pool or None,
+        relevance_margin=r.relevance_margin,
         lexical_weight=r.lexical_weight if r.relevance_pool else 0.0,
     )
 

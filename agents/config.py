@@ -67,9 +67,11 @@ class RetrievalSettings(_Section):
     recency: float = Field(default=1.0, ge=0)
     importance: float = Field(default=1.0, ge=0)
     relevance: float = Field(default=1.0, ge=0)
-    # The score ranks this many memories most relevant to the query; 0 scores the whole
-    # stream, as the paper does (memory/retrieval.py says why that is not the default).
-    relevance_pool: int = Field(default=30, ge=0)
+    # The score ranks at least this many memories most relevant to the query; 0 scores the
+    # whole stream, as the paper does (memory/retrieval.py says why that is not the default).
+    relevance_pool: int = Field(default=15, ge=0)
+    # ...and any other candidate whose relevance is this close to the best one's.
+    relevance_margin: float = Field(default=0.12, ge=0)
     # The share of word overlap (BM25) in the relevance that picks the pool; 0 is cosine alone.
     # Needs a pool: the whole-stream score (relevance_pool = 0) is the paper's, cosine only.
     lexical_weight: float = Field(default=0.5, ge=0, le=1)

@@ -37,7 +37,13 @@ import numpy as np
 from benchmarks.common import RESULTS, Target, at_least, print_targets, write_json
 from benchmarks.histories import History, Question, generate
 from memory.embeddings import SentenceEmbedder
-from memory.retrieval import LEXICAL_WEIGHT, RELEVANCE_POOL, Retriever, Weights
+from memory.retrieval import (
+    LEXICAL_WEIGHT,
+    RELEVANCE_MARGIN,
+    RELEVANCE_POOL,
+    Retriever,
+    Weights,
+)
 from memory.store import MemoryStore
 
 SEED = 2024
@@ -194,7 +200,8 @@ def bench_size(size: int, embedder: SentenceEmbedder, seed: int = SEED) -> dict[
             )
             exact = store.count() <= Retriever(store).exact_below
             method = (
-                f"relevance pool of {RELEVANCE_POOL} (cosine + {LEXICAL_WEIGHT} BM25) found "
+                f"relevance pool of {RELEVANCE_POOL} or more (within {RELEVANCE_MARGIN} of the "
+                f"best; cosine + {LEXICAL_WEIGHT} BM25) found "
                 + ("exactly" if exact else "by the vector index")
                 + "; paper: "
                 + ("exact" if exact else "candidate union")

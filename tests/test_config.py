@@ -67,9 +67,10 @@ def test_masked_settings_hide_the_api_key(monkeypatch):
 
 def test_retrieval_settings_reach_the_retriever(ponder_home):
     from agents.agent import make_retriever
-    from memory.retrieval import RELEVANCE_POOL, Weights
+    from memory.retrieval import RELEVANCE_MARGIN, RELEVANCE_POOL, Weights
 
-    assert make_retriever(load_settings(), None).relevance_pool == RELEVANCE_POOL
+    default = make_retriever(load_settings(), None)
+    assert (default.relevance_pool, default.relevance_margin) == (RELEVANCE_POOL, RELEVANCE_MARGIN)
     ponder_home.mkdir()
     (ponder_home / "config.toml").write_text(
         "[retrieval]\nrecency = 0.5\nimportance = 2\nrelevance_pool = 0\n"
@@ -78,8 +79,11 @@ def test_retrieval_settings_reach_the_retriever(ponder_home):
     assert retriever.weights == Weights(0.5, 2.0, 1.0)
     assert retriever.relevance_pool is None  # 0: the paper's score over the whole stream
     assert retriever.lexical_weight == 0  # which is cosine only
-    (ponder_home / "config.toml").write_text("[retrieval]\nlexical_weight = 0.25\n")
-    assert make_retriever(load_settings(), None).lexical_weight == 0.25
+    (ponder_home / "config.toml").write_text(
+        "[retrieval]\nlexical_weight = 0.25\nrelevance_margin = 0\n"
+    )
+    retriever = make_retriever(load_settings(), None)
+    assert (retriever.lexical_weight, retriever.relevance_margin) == (0.25, 0.0)
 
 
 def test_lexical_weight_without_a_relevance_pool_is_an_error(ponder_home):

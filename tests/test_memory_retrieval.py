@@ -268,15 +268,77 @@ def test_relevance_pool_scores_only_the_nearest_memories(synthetic):
     query = unit_rows(1, seed=9)[0]
     ids, vectors = synthetic.vectors_of_all()
     nearest = {ids[i] for i in np.argsort(-(vectors @ query))[:15]}
-    retriever = Retriever(synthetic, weights=Weights(1, 0, 0), relevance_pool=15, lexical_weight=0)
+    retriever = Retriever(
+        synthetic,
+        weights=Weights(1, 0, 0),
+        relevance_pool=15,
+        relevance_margin=0,
+        lexical_weight=0,
+    )
     for exact in (True, False):
         top = retriever.retrieve_vector(query, 15, now=240 * HOUR, touch=False, exact=exact)
         assert len({s.record.id for s in top} & nearest) >= (15 if exact else 14)
 
 
-def test_relevance_pool_must_be_positive(store):
+@pytest.fixture
+def sweep(tmp_path):
+    """Six runs of a sweep about as relevant to the query as each other (the newest, the fourth
+    most similar, from half a day ago), two weeks of unrelated memories rated 1-10, and the time
+    of asking."""
+    from memory.store import MemoryStore
+
+    query = unit_rows(1, dim=16, seed=200)[0]
+    now = 14 * 24 * HOUR
+    ages = [10 * 24, 9 * 24, 8 * 24, 12, 7 * 24, 6 * 24]
+    runs = [(0.90 - 0.01 * n, 7, age) for n, age in enumerate(ages)]  # (similarity, imp, age h)
+    others = [(0.0, 1 + n % 10, 0.5 + 5.5 * n) for n in range(60)]  # up to 13.5 days old
+    rows = runs + others
+    store = MemoryStore(tmp_path / "sweep", embedder=None)
+    vectors = np.stack([at_similarity(query, sim, seed=n) for n, (sim, _, _) in enumerate(rows)])
+    added = store.add_many(
+        [
+            NewMemory(f"memory {n}", Kind.TOOL_RESULT, importance=imp, created=now - age * HOUR)
+            for n, (_, imp, age) in enumerate(rows)
+        ],
+        vectors=vectors.astype(np.float32),
+    )
+    yield store, query, now, [a.id for a in added[: len(runs)]]
+    store.close()
+
+
+def test_relevance_margin_takes_every_run_about_as_relevant_as_the_best_into_the_pool(sweep):
+    store, query, now, runs = sweep
+    kw = {"now": now, "touch": False, "exact": True}
+    newest = runs[3]  # 0.03 less similar than the best run
+    fixed = Retriever(store, relevance_pool=3, relevance_margin=0, lexical_weight=0)
+    assert newest not in [s.record.id for s in fixed.retrieve_vector(query, 3, **kw)]
+    widened = Retriever(store, relevance_pool=3, relevance_margin=0.06, lexical_weight=0)
+    top = widened.retrieve_vector(query, 3, **kw)
+    assert top[0].record.id == newest  # recency orders the sweep once it is in the pool
+    narrow = Retriever(store, relevance_pool=3, relevance_margin=0.02, lexical_weight=0)
+    assert newest not in [s.record.id for s in narrow.retrieve_vector(query, 3, **kw)]
+
+
+def test_pool_normalises_recency_and_importance_over_the_whole_stream(sweep):
+    store, query, now, runs = sweep
+    retriever = Retriever(store, relevance_pool=6, relevance_margin=0, lexical_weight=0)
+    top = {s.record.id: s for s in retriever.retrieve_vector(query, 6, now=now, touch=False)}
+    assert set(top) == set(runs)
+    # Every run is rated 7 on a stream rated 1-10: (7 - 1) / 9, not the pool's constant 0.
+    assert all(s.importance == pytest.approx(6 / 9) for s in top.values())
+    # The oldest run is ten days old, not the stream's oldest memory: it keeps some recency
+    # rather than the pool's 0.
+    (oldest, newest), _ = store.ranges()
+    low, high = recency((now - oldest) / HOUR), recency((now - newest) / HOUR)
+    expected = (recency(10 * 24) - low) / (high - low)
+    assert top[runs[0]].recency == pytest.approx(expected) and expected > 0.1
+
+
+def test_relevance_pool_must_be_positive_and_the_margin_not_negative(store):
     with pytest.raises(ValueError, match="relevance_pool must be at least 1"):
         Retriever(store, relevance_pool=0)
+    with pytest.raises(ValueError, match="relevance_margin must be at least 0"):
+        Retriever(store, relevance_margin=-0.1)
 
 
 # --- lexical relevance (BM25 with the stream's term counts) ------------------------------------
