@@ -1,8 +1,9 @@
 """Retrieval latency (p50/p95) at 1k-100k memories, and agreement of fast retrieval with exact.
 
 Two ways to retrieve are timed, each against its own exact scoring (every memory scored):
-- "pool", the agent's default: the paper's score over the 30 memories most relevant to the
-  query (cosine plus BM25), whose candidates come from chroma's vector index;
+- "pool", the agent's default: the paper's score over the memories most relevant to the query
+  (the 15 best by cosine plus BM25 and any within 0.12 of the best), whose candidates come from
+  chroma's vector index;
 - "union", the paper's score over the whole stream (`relevance_pool = 0`): the union of the
   nearest memories and the most recent-and-important, scored with global bounds. The issue's
   targets are this method's (p95 <= 50 ms at 100k, top-10 agreement >= 0.95).
