@@ -77,13 +77,13 @@ class RetrievalSettings(_Section):
     lexical_weight: float = Field(default=0.5, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _lexical_needs_a_pool(self) -> RetrievalSettings:
-        explicit = "lexical_weight" in self.model_fields_set
-        if self.relevance_pool == 0 and explicit and self.lexical_weight > 0:
-            raise ValueError(
-                "lexical_weight needs a relevance pool; with relevance_pool = 0 (the "
-                "paper's whole-stream score) set lexical_weight = 0 or remove it"
-            )
+    def _pool_settings_need_a_pool(self) -> RetrievalSettings:
+        for name in ("lexical_weight", "relevance_margin"):
+            if self.relevance_pool == 0 and name in self.model_fields_set and getattr(self, name):
+                raise ValueError(
+                    f"{name} needs a relevance pool; with relevance_pool = 0 (the paper's "
+                    f"whole-stream score) set {name} = 0 or remove it"
+                )
         return self
 
 

@@ -86,12 +86,17 @@ def test_retrieval_settings_reach_the_retriever(ponder_home):
     assert (retriever.lexical_weight, retriever.relevance_margin) == (0.25, 0.0)
 
 
-def test_lexical_weight_without_a_relevance_pool_is_an_error(ponder_home):
+def test_pool_settings_without_a_relevance_pool_are_an_error(ponder_home):
     ponder_home.mkdir()
     (ponder_home / "config.toml").write_text(
         "[retrieval]\nrelevance_pool = 0\nlexical_weight = 0.5\n"
     )
     with pytest.raises(ConfigError, match="lexical_weight needs a relevance pool"):
+        load_settings()
+    (ponder_home / "config.toml").write_text(
+        "[retrieval]\nrelevance_pool = 0\nlexical_weight = 0\nrelevance_margin = 0.2\n"
+    )
+    with pytest.raises(ConfigError, match="relevance_margin needs a relevance pool"):
         load_settings()
 
 
