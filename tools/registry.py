@@ -10,6 +10,11 @@ models; its name is `family.verb` and its first docstring line is its descriptio
     def write_note(args: WriteArgs, ctx: ToolContext) -> WriteResult:
         \"\"\"Write a markdown note into the run's artifact folder.\"\"\"
 
+Every tool also carries a card for the agent's router: at least three `examples`, requests
+written as a user would type them, and a description on each argument:
+
+    @tool("notes.write", examples=["jot down what we found today", ...])
+
 A tool that asks a person to approve a decision can also declare a preview,
 `@tool("family.verb", preview=fn)` with `fn(args, ctx) -> str`: the agent shows its text beside
 the arguments in the approval dialog (SHIFT shows each feature's evidence there). It runs again
@@ -38,6 +43,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ENTRY_POINT_GROUP = "ponder.tools"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+PATH_KEY = "x-path"  # marks a JSON-schema property that names a file or folder
+
+
+def path_field(default: Any, description: str, *, keywords: Iterable[str] = ()) -> Any:
+    """A pydantic field that names a file or folder.
+
+    The agent fills such a field only with a path that occurs in the request, in memory or
+    among the run's artifacts, or with one of `keywords` (values that are not paths, such as
+    'generated'), so a model can never invent a path.
+    """
+    return Field(default, description=description, json_schema_extra={PATH_KEY: list(keywords)})
 
 
 class ToolError(Exception):
@@ -107,6 +125,7 @@ class Tool:
     result_model: type[ToolResult]
     fn: Callable[[Any, ToolContext], ToolResult]
     preview: Callable[[Any, ToolContext], str] | None = None
+    examples: tuple[str, ...] = ()  # requests a user would type for this tool (the router's)
 
     def json_schema(self) -> dict[str, Any]:
         """The function-calling description an LLM sees: name, description, parameters."""
@@ -121,10 +140,14 @@ class Tool:
 
 
 def tool(
-    name: str, *, preview: Callable[[Any, ToolContext], str] | None = None
+    name: str,
+    *,
+    examples: Iterable[str] = (),
+    preview: Callable[[Any, ToolContext], str] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]:
     """Declare a function `(args: ArgsModel, ctx: ToolContext) -> ResultModel` as tool `name`.
 
+    `examples` are requests a user would type for it (the agent routes by them);
     `preview(args, ctx) -> str`, if given, is what a person sees before approving a call.
     """
     if not _NAME.match(name):
@@ -133,7 +156,14 @@ def tool(
         )
 
     def declare(fn: Callable[..., Any]) -> Tool:
-        return Tool(name, _description(fn, name), *_models(fn, name), fn=fn, preview=preview)
+        return Tool(
+            name,
+            _description(fn, name),
+            *_models(fn, name),
+            fn=fn,
+            preview=preview,
+            examples=tuple(examples),
+        )
 
     return declare
 
